@@ -1,0 +1,276 @@
+"""The paper broker: a venue that lives in tradewire's database and fills against its ticks.
+
+Fill model (deterministic; see domain/matching.py): market orders fill at the last price plus
+slippage against the trader; limits fill at the better of quote and limit once the quote
+reaches them; stops become market orders (stop-limits become limits) once the quote reaches
+the stop. ioc and fok fill on arrival or are cancelled. A market order sent while no price is
+known rests and fills on the next tick. Buying power: cash less what open buy orders reserve;
+opening or adding to a short needs cash equal to its notional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from tradewire.adapters.db import tables as t
+from tradewire.adapters.db.engine import Database
+from tradewire.adapters.db.repositories import insert_ignore
+from tradewire.domain.matching import FillModel, Working, match
+from tradewire.domain.orders import OrderStatus
+from tradewire.domain.values import ZERO, OrderType, Side, TimeInForce, new_id
+from tradewire.services.ports import (
+    BrokerAccount,
+    BrokerFill,
+    BrokerOrder,
+    Clock,
+    OrderRequest,
+    Tick,
+)
+
+WORKING = (str(OrderStatus.ACCEPTED),)
+
+
+class PaperBroker:
+    name = "paper"
+
+    def __init__(self, db: Database, clock: Clock, model: FillModel | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self.model = model or FillModel()
+
+    # ---- the Broker port ----------------------------------------------------------------
+
+    def open_account(self, account_ref: str, cash: Decimal) -> None:
+        with self._write() as conn:
+            insert_ignore(conn, t.paper_accounts, {"account_ref": account_ref, "cash": cash,
+                                                   "created_at": self._clock.now()})
+
+    def submit(self, request: OrderRequest) -> BrokerOrder:
+        with self._write() as conn:
+            self._lock_account(conn, request.account_ref)
+            existing = self._order_row(conn, request.account_ref, request.client_order_id)
+            if existing is not None:  # the same client_order_id again: the same order
+                return self._report(conn, existing)
+            row = self._new_row(request)
+            row["status"], row["reason"] = self._admit(conn, request)
+            conn.execute(t.paper_orders.insert().values(**row))
+            if row["status"] == str(OrderStatus.ACCEPTED):
+                price = self._last_price(conn, request.symbol)
+                if price is not None:
+                    self._match(conn, row, price, on_arrival=True)
+            return self._report(conn, self._order_row(conn, request.account_ref,
+                                                      request.client_order_id))
+
+    def lookup(self, account_ref: str, client_order_id: str) -> BrokerOrder | None:
+        with self._read() as conn:
+            row = self._order_row(conn, account_ref, client_order_id)
+            return self._report(conn, row) if row is not None else None
+
+    def cancel(self, account_ref: str, client_order_id: str) -> BrokerOrder | None:
+        with self._write() as conn:
+            row = self._order_row(conn, account_ref, client_order_id)
+            if row is None:
+                return None
+            if row["status"] in WORKING:
+                self._set(conn, row, status=str(OrderStatus.CANCELED), reason="canceled by user")
+                row = self._order_row(conn, account_ref, client_order_id)
+            return self._report(conn, row)
+
+    def account(self, account_ref: str) -> BrokerAccount:
+        with self._read() as conn:
+            cash = self._cash(conn, account_ref)
+            equity = cash
+            for symbol, qty in self._positions(conn, account_ref).items():
+                equity += qty * (self._last_price(conn, symbol) or ZERO)
+            return BrokerAccount(cash=cash, equity=equity,
+                                 buying_power=cash - self._reserved(conn, account_ref))
+
+    def positions(self, account_ref: str) -> dict[str, Decimal]:
+        with self._read() as conn:
+            return {s: q for s, q in self._positions(conn, account_ref).items() if q != 0}
+
+    def on_ticks(self, ticks: Sequence[Tick]) -> list[tuple[str, BrokerOrder]]:
+        """Match resting orders against each tick, in order; report the orders that moved."""
+        moved: dict[tuple[str, str], None] = {}
+        with self._write() as conn:
+            for tick in ticks:
+                q = select(t.paper_orders).where(t.paper_orders.c.symbol == tick.symbol,
+                                                 t.paper_orders.c.status.in_(WORKING))
+                q = q.with_for_update()
+                for row in [dict(r._mapping) for r in conn.execute(q.order_by(
+                        t.paper_orders.c.created_at))]:
+                    if self._match(conn, row, tick.price, on_arrival=False, at=tick.ts):
+                        moved[(row["account_ref"], row["client_order_id"])] = None
+            return [(coid, self._report(conn, self._order_row(conn, ref, coid)))
+                    for ref, coid in moved]
+
+    # ---- the book -----------------------------------------------------------------------
+
+    def _admit(self, conn: Connection, r: OrderRequest) -> tuple[str, str | None]:
+        if r.qty <= 0:
+            return str(OrderStatus.REJECTED), "quantity must be positive"
+        if r.order_type.needs_limit_price and r.limit_price is None:
+            return str(OrderStatus.REJECTED), f"{r.order_type} order needs a limit price"
+        if r.order_type.needs_stop_price and r.stop_price is None:
+            return str(OrderStatus.REJECTED), f"{r.order_type} order needs a stop price"
+        if r.extended_hours and (r.order_type is not OrderType.LIMIT
+                                 or r.time_in_force is not TimeInForce.DAY):
+            return str(OrderStatus.REJECTED), "extended hours takes only day limit orders"
+        cash = self._cash(conn, r.account_ref, missing=None)
+        if cash is None:
+            return str(OrderStatus.REJECTED), "unknown paper account"
+        need = self._cash_needed(conn, r)
+        if need is not None and need > cash - self._reserved(conn, r.account_ref):
+            return str(OrderStatus.REJECTED), "insufficient buying power"
+        return str(OrderStatus.ACCEPTED), None
+
+    def _cash_needed(self, conn: Connection, r: OrderRequest) -> Decimal | None:
+        held = self._positions(conn, r.account_ref).get(r.symbol, ZERO)
+        opening = r.qty - max(held, ZERO) if r.side is Side.SELL else r.qty - max(-held, ZERO)
+        if opening <= 0:
+            return None  # only reduces a position
+        price = r.limit_price or r.stop_price or self._last_price(conn, r.symbol)
+        if price is None:
+            return None  # priced at the fill; the fill re-checks nothing (documented)
+        notional = opening * self.model.market_price(r.side, price)
+        return notional + self.model.fee(opening, price)
+
+    def _match(self, conn: Connection, row: dict[str, Any], price: Decimal, *,
+               on_arrival: bool, at: datetime | None = None) -> bool:
+        working = Working(side=Side(row["side"]), order_type=OrderType(row["order_type"]),
+                          qty=row["qty"] - row["filled_qty"],
+                          time_in_force=TimeInForce(row["time_in_force"]),
+                          limit_price=row["limit_price"], stop_price=row["stop_price"],
+                          triggered=row["triggered"])
+        verdict = match(working, price, self.model, on_arrival=on_arrival)
+        if verdict.cancel_reason:
+            self._set(conn, row, status=str(OrderStatus.CANCELED), reason=verdict.cancel_reason)
+            return True
+        if not verdict.fills:
+            if verdict.triggered and not row["triggered"]:
+                self._set(conn, row, triggered=True)
+            return False
+        assert verdict.price is not None
+        self._fill(conn, row, working.qty, verdict.price, at or self._clock.now())
+        return True
+
+    def _fill(self, conn: Connection, row: dict[str, Any], qty: Decimal, price: Decimal,
+              at: datetime) -> None:
+        side = Side(row["side"])
+        fee = self.model.fee(qty, price)
+        conn.execute(t.paper_fills.insert().values(
+            fill_id=new_id(), broker_order_id=row["broker_order_id"],
+            account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
+            price=price, fee=fee, filled_at=at))
+        cash = self._cash(conn, row["account_ref"]) - side.sign * qty * price - fee
+        conn.execute(update(t.paper_accounts)
+                     .where(t.paper_accounts.c.account_ref == row["account_ref"])
+                     .values(cash=cash))
+        self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
+                  filled_qty=row["filled_qty"] + qty)
+
+    # ---- rows ---------------------------------------------------------------------------
+
+    def _new_row(self, r: OrderRequest) -> dict[str, Any]:
+        return {
+            "broker_order_id": new_id(), "account_ref": r.account_ref,
+            "client_order_id": r.client_order_id, "symbol": r.symbol, "side": str(r.side),
+            "qty": r.qty, "order_type": str(r.order_type), "time_in_force": str(r.time_in_force),
+            "limit_price": r.limit_price, "stop_price": r.stop_price, "triggered": False,
+            "filled_qty": ZERO, "created_at": self._clock.now(),
+        }
+
+    def _set(self, conn: Connection, row: dict[str, Any], **values: Any) -> None:
+        conn.execute(update(t.paper_orders)
+                     .where(t.paper_orders.c.broker_order_id == row["broker_order_id"])
+                     .values(**values))
+        row.update(values)
+
+    def _order_row(self, conn: Connection, ref: str, coid: str) -> dict[str, Any] | None:
+        q = select(t.paper_orders).where(t.paper_orders.c.account_ref == ref,
+                                         t.paper_orders.c.client_order_id == coid)
+        row = conn.execute(q).first()
+        return dict(row._mapping) if row else None
+
+    def _report(self, conn: Connection, row: dict[str, Any] | None) -> BrokerOrder:
+        assert row is not None
+        q = (select(t.paper_fills).where(t.paper_fills.c.broker_order_id == row["broker_order_id"])
+             .order_by(t.paper_fills.c.filled_at))
+        fills = tuple(BrokerFill(fill_id=f.fill_id, qty=f.qty, price=f.price, fee=f.fee,
+                                 filled_at=f.filled_at) for f in conn.execute(q))
+        return BrokerOrder(client_order_id=row["client_order_id"],
+                           broker_order_id=row["broker_order_id"],
+                           status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
+                           fills=fills, reason=row["reason"])
+
+    def _lock_account(self, conn: Connection, ref: str) -> None:
+        """Serialise one account's orders across processes (PostgreSQL; SQLite locks the file)."""
+        q = select(t.paper_accounts.c.cash).where(t.paper_accounts.c.account_ref == ref)
+        conn.execute(q.with_for_update())
+
+    def _cash(self, conn: Connection, ref: str, missing: Decimal | None = ZERO) -> Any:
+        q = select(t.paper_accounts.c.cash).where(t.paper_accounts.c.account_ref == ref)
+        cash = conn.execute(q).scalar_one_or_none()
+        return missing if cash is None else cash
+
+    def _reserved(self, conn: Connection, ref: str) -> Decimal:
+        """Cash held back for resting buy orders at their limit (or stop) price."""
+        q = select(t.paper_orders).where(t.paper_orders.c.account_ref == ref,
+                                         t.paper_orders.c.status.in_(WORKING),
+                                         t.paper_orders.c.side == str(Side.BUY))
+        total = ZERO
+        for r in conn.execute(q):
+            price = r.limit_price or r.stop_price or self._last_price(conn, r.symbol) or ZERO
+            total += (r.qty - r.filled_qty) * price
+        return total
+
+    def _positions(self, conn: Connection, ref: str) -> dict[str, Decimal]:
+        q = (select(t.paper_fills.c.symbol, t.paper_fills.c.side, t.paper_fills.c.qty)
+             .where(t.paper_fills.c.account_ref == ref))
+        out: dict[str, Decimal] = {}
+        for symbol, side, qty in conn.execute(q):
+            out[symbol] = out.get(symbol, ZERO) + Side(side).sign * qty
+        return out
+
+    def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
+        q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
+        return conn.execute(q).scalar_one_or_none()
+
+    def _write(self) -> Any:
+        return _Tx(self._db, write=True)
+
+    def _read(self) -> Any:
+        return _Tx(self._db, write=False)
+
+
+class _Tx:
+    """A transaction of the paper venue's own (never inside one of tradewire's)."""
+
+    def __init__(self, db: Database, *, write: bool) -> None:
+        self._db, self._write = db, write
+
+    def __enter__(self) -> Connection:
+        self._lock = self._db.writing() if self._write else None
+        if self._lock is not None:
+            self._lock.__enter__()
+        self._conn = self._db.engine.connect().execution_options(tw_write=self._write)
+        self._conn.begin()
+        return self._conn
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        try:
+            if exc_type is None and self._write:
+                self._conn.commit()
+            else:
+                self._conn.rollback()
+            self._conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(None, None, None)
+
+

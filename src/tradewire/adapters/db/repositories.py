@@ -1,0 +1,413 @@
+"""Repositories: domain objects in and out of the tables, over one connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tradewire.adapters.db import tables as t
+from tradewire.domain.accounts import Account, ApiKey, Scope, User
+from tradewire.domain.audit import AuditEvent
+from tradewire.domain.jobs import Job, JobKind, JobStatus
+from tradewire.domain.orders import Fill, Order, OrderStatus
+from tradewire.domain.positions import Position
+from tradewire.domain.signals import Signal, SignalStatus, TimedExit
+from tradewire.domain.values import (
+    Action,
+    ExecuteMode,
+    OrderPurpose,
+    OrderType,
+    QuantityType,
+    Side,
+    TimeInForce,
+)
+from tradewire.services.ports import Page, SignalFilter
+
+
+def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when the row went in."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: drivers report -1 rows for ON CONFLICT inserts.
+    return conn.execute(stmt.returning(key)).first() is not None
+
+
+class _Repo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+
+class UserRepo(_Repo):
+    def add(self, user: User) -> None:
+        self.conn.execute(insert(t.users).values(**asdict(user)))
+
+    def get(self, user_id: str) -> User | None:
+        row = self.conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        return User(**row._mapping) if row else None
+
+    def by_username(self, username: str) -> User | None:
+        row = self.conn.execute(select(t.users).where(t.users.c.username == username)).first()
+        return User(**row._mapping) if row else None
+
+    def count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.users)).scalar_one())
+
+
+class AccountRepo(_Repo):
+    def add(self, account: Account) -> None:
+        self.conn.execute(insert(t.accounts).values(**asdict(account)))
+
+    def get(self, account_id: str) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        return Account(**row._mapping) if row else None
+
+    def list(self, user_id: str | None, account_ids: Sequence[str] | None, page: Page
+             ) -> list[Account]:
+        q = select(t.accounts).order_by(t.accounts.c.created_at, t.accounts.c.id)
+        if user_id is not None:
+            q = q.where(t.accounts.c.user_id == user_id)
+        if account_ids is not None:
+            q = q.where(t.accounts.c.id.in_(list(account_ids)))
+        rows = self.conn.execute(q.limit(page.limit).offset(page.offset))
+        return [Account(**r._mapping) for r in rows]
+
+    def ids_of_user(self, user_id: str) -> list[str]:
+        q = select(t.accounts.c.id).where(t.accounts.c.user_id == user_id)
+        return list(self.conn.execute(q).scalars())
+
+
+class ApiKeyRepo(_Repo):
+    def add(self, key: ApiKey) -> None:
+        values = asdict(key)
+        values["scopes"] = ",".join(sorted(key.scopes))
+        values["account_ids"] = sorted(key.account_ids) if key.account_ids is not None else None
+        self.conn.execute(insert(t.api_keys).values(**values))
+
+    def by_hash(self, key_hash: str) -> ApiKey | None:
+        row = self.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == key_hash)).first()
+        if row is None:
+            return None
+        m = dict(row._mapping)
+        m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
+        ids = m["account_ids"]
+        m["account_ids"] = frozenset(ids) if ids is not None else None
+        return ApiKey(**m)
+
+    def revoke(self, key_id: str, at: datetime) -> bool:
+        q = (update(t.api_keys).where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
+             .values(revoked_at=at))
+        return self.conn.execute(q).rowcount == 1
+
+
+def _signal_row(s: Signal) -> dict[str, Any]:
+    return {
+        "id": s.id, "account_id": s.account_id, "source_id": s.source_id,
+        "dedup_key": s.source_id, "route": s.route, "symbol": s.symbol,
+        "action": str(s.action), "execute_mode": str(s.execute_mode), "quantity": s.quantity,
+        "quantity_type": str(s.quantity_type), "order_type": str(s.order_type),
+        "limit_price": s.limit_price, "stop_price": s.stop_price,
+        "time_in_force": str(s.time_in_force), "extended_hours": s.extended_hours,
+        "scheduled_at": s.scheduled_at, "valid_until": s.valid_until,
+        "strategy_id": s.strategy_id, "metadata": s.metadata or None,
+        "timed_exit": (
+            {"minutes": s.timed_exit.minutes, "order_type": str(s.timed_exit.order_type),
+             "limit_price": str(s.timed_exit.limit_price)
+             if s.timed_exit.limit_price is not None else None}
+            if s.timed_exit else None),
+        "status": str(s.status), "status_reason": s.status_reason,
+        "created_at": s.created_at, "updated_at": s.created_at,
+    }
+
+
+def _signal(row: Any) -> Signal:
+    m = row._mapping
+    te = m["timed_exit"]
+    return Signal(
+        id=m["id"], account_id=m["account_id"], symbol=m["symbol"], action=Action(m["action"]),
+        quantity=m["quantity"], execute_mode=ExecuteMode(m["execute_mode"]),
+        created_at=m["created_at"], quantity_type=QuantityType(m["quantity_type"]),
+        order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
+        stop_price=m["stop_price"], time_in_force=TimeInForce(m["time_in_force"]),
+        extended_hours=m["extended_hours"], scheduled_at=m["scheduled_at"],
+        valid_until=m["valid_until"], strategy_id=m["strategy_id"], source_id=m["source_id"],
+        metadata=m["metadata"] or {},
+        timed_exit=TimedExit(
+            minutes=te["minutes"], order_type=OrderType(te["order_type"]),
+            limit_price=Decimal(te["limit_price"]) if te["limit_price"] is not None else None,
+        ) if te else None,
+        status=SignalStatus(m["status"]), status_reason=m["status_reason"], route=m["route"],
+    )
+
+
+class SignalRepo(_Repo):
+    def add_unique(self, signal: Signal) -> bool:
+        """Store the signal unless another holds its sourceId in this account."""
+        return insert_ignore(self.conn, t.signals, _signal_row(signal))
+
+    def get(self, signal_id: str, *, for_update: bool = False) -> Signal | None:
+        q = select(t.signals).where(t.signals.c.id == signal_id)
+        row = self.conn.execute(q.with_for_update() if for_update else q).first()
+        return _signal(row) if row else None
+
+    def holder_of(self, account_id: str, source_id: str) -> Signal | None:
+        q = select(t.signals).where(t.signals.c.account_id == account_id,
+                                    t.signals.c.dedup_key == source_id)
+        row = self.conn.execute(q).first()
+        return _signal(row) if row else None
+
+    def move(self, signal: Signal, status: SignalStatus, at: datetime, *,
+             reason: str | None = None, free_source_id: bool = False,
+             replaced_by: str | None = None) -> bool:
+        """Compare-and-set the status; False when another writer moved it first."""
+        values: dict[str, Any] = {"status": str(status), "updated_at": at}
+        if reason is not None:
+            values["status_reason"] = reason
+        if free_source_id:
+            values["dedup_key"] = None
+        if replaced_by is not None:
+            values["replaced_by"] = replaced_by
+        q = (update(t.signals)
+             .where(t.signals.c.id == signal.id, t.signals.c.status == str(signal.status))
+             .values(**values))
+        return self.conn.execute(q).rowcount == 1
+
+    def list(self, f: SignalFilter, page: Page) -> list[Signal]:
+        q = select(t.signals).order_by(t.signals.c.created_at.desc(), t.signals.c.id.desc())
+        if f.account_ids is not None:
+            q = q.where(t.signals.c.account_id.in_(list(f.account_ids)))
+        if f.status is not None:
+            q = q.where(t.signals.c.status == str(f.status))
+        if f.symbol is not None:
+            q = q.where(t.signals.c.symbol == f.symbol)
+        return [_signal(r) for r in self.conn.execute(q.limit(page.limit).offset(page.offset))]
+
+    def count(self, account_id: str | None = None) -> int:
+        q = select(func.count()).select_from(t.signals)
+        if account_id is not None:
+            q = q.where(t.signals.c.account_id == account_id)
+        return int(self.conn.execute(q).scalar_one())
+
+
+def _order_row(o: Order, at: datetime) -> dict[str, Any]:
+    row = asdict(o)
+    for k in ("side", "order_type", "time_in_force", "purpose", "status"):
+        row[k] = str(row[k])
+    row["updated_at"] = at
+    return row
+
+
+def _order(row: Any) -> Order:
+    m = dict(row._mapping)
+    for k in ("lease_owner", "lease_until", "attempts", "submitted_at", "updated_at"):
+        m.pop(k, None)
+    return Order(**{
+        **m, "side": Side(m["side"]), "order_type": OrderType(m["order_type"]),
+        "time_in_force": TimeInForce(m["time_in_force"]), "purpose": OrderPurpose(m["purpose"]),
+        "status": OrderStatus(m["status"]),
+    })
+
+
+class OrderRepo(_Repo):
+    def add(self, order: Order) -> None:
+        self.conn.execute(insert(t.orders).values(**_order_row(order, order.created_at)))
+
+    def get(self, order_id: str) -> Order | None:
+        row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).first()
+        return _order(row) if row else None
+
+    def by_client_id(self, client_order_id: str) -> Order | None:
+        q = select(t.orders).where(t.orders.c.client_order_id == client_order_id)
+        row = self.conn.execute(q).first()
+        return _order(row) if row else None
+
+    def of_signal(self, signal_id: str) -> list[Order]:
+        q = select(t.orders).where(t.orders.c.signal_id == signal_id).order_by(t.orders.c.created_at)
+        return [_order(r) for r in self.conn.execute(q)]
+
+    def save(self, order: Order, expected: OrderStatus, at: datetime, **extra: Any) -> bool:
+        """Compare-and-set on status; False when another writer moved the order first."""
+        values = {k: v for k, v in _order_row(order, at).items() if k not in ("id", "created_at")}
+        q = (update(t.orders)
+             .where(t.orders.c.id == order.id, t.orders.c.status == str(expected))
+             .values(**values, **extra))
+        return self.conn.execute(q).rowcount == 1
+
+    def claim(self, order_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
+        """Take the submit lease of one order if it is free (new, or a lapsed lease)."""
+        o = t.orders.c
+        q = (update(t.orders)
+             .where(o.id == order_id, or_(
+                 o.status == str(OrderStatus.NEW),
+                 and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
+             .values(status=str(OrderStatus.SUBMITTING), lease_owner=owner,
+                     lease_until=lease_until, attempts=o.attempts + 1, updated_at=now,
+                     submitted_at=func.coalesce(o.submitted_at, now)))
+        return self.conn.execute(q).rowcount == 1
+
+    def claimable(self, now: datetime, limit: int) -> list[str]:
+        o = t.orders.c
+        q = (select(o.id).where(or_(
+                o.status == str(OrderStatus.NEW),
+                and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
+             .order_by(o.created_at).limit(limit))
+        return list(self.conn.execute(q).scalars())
+
+    def list(self, account_ids: Sequence[str] | None, page: Page,
+             status: str | None = None, symbol: str | None = None) -> list[Order]:
+        q = select(t.orders).order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc())
+        if account_ids is not None:
+            q = q.where(t.orders.c.account_id.in_(list(account_ids)))
+        if status is not None:
+            q = q.where(t.orders.c.status == status)
+        if symbol is not None:
+            q = q.where(t.orders.c.symbol == symbol)
+        return [_order(r) for r in self.conn.execute(q.limit(page.limit).offset(page.offset))]
+
+    def count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.orders)).scalar_one())
+
+
+class FillRepo(_Repo):
+    def add_unique(self, fill: Fill) -> bool:
+        """Record a fill; False when its fill id was seen before (a redelivery)."""
+        row = asdict(fill)
+        row["side"] = str(fill.side)
+        return insert_ignore(self.conn, t.fills, row)
+
+    def of_order(self, order_id: str) -> list[Fill]:
+        q = select(t.fills).where(t.fills.c.order_id == order_id).order_by(t.fills.c.filled_at)
+        return [Fill(**{**r._mapping, "side": Side(r.side)}) for r in self.conn.execute(q)]
+
+
+class PositionRepo(_Repo):
+    def get(self, account_id: str, symbol: str) -> Position:
+        q = select(t.positions).where(t.positions.c.account_id == account_id,
+                                      t.positions.c.symbol == symbol)
+        row = self.conn.execute(q).first()
+        if row is None:
+            return Position(account_id=account_id, symbol=symbol)
+        m = dict(row._mapping)
+        m.pop("updated_at")
+        return Position(**m)
+
+    def save(self, p: Position, at: datetime) -> None:
+        values = {**asdict(p), "updated_at": at}
+        if not insert_ignore(self.conn, t.positions, values):
+            self.conn.execute(
+                update(t.positions)
+                .where(t.positions.c.account_id == p.account_id, t.positions.c.symbol == p.symbol)
+                .values(qty=p.qty, avg_entry_price=p.avg_entry_price,
+                        realized_pnl=p.realized_pnl, updated_at=at))
+
+    def list(self, account_ids: Sequence[str] | None, page: Page, open_only: bool = True
+             ) -> list[Position]:
+        q = select(t.positions).order_by(t.positions.c.account_id, t.positions.c.symbol)
+        if account_ids is not None:
+            q = q.where(t.positions.c.account_id.in_(list(account_ids)))
+        rows = self.conn.execute(q.limit(page.limit).offset(page.offset))
+        out = []
+        for r in rows:
+            m = dict(r._mapping)
+            m.pop("updated_at")
+            if not open_only or m["qty"] != 0:
+                out.append(Position(**m))
+        return out
+
+
+def _job(row: Any) -> Job:
+    m = dict(row._mapping)
+    for k in ("lease_owner", "lease_until", "updated_at"):
+        m.pop(k)
+    m["payload"] = m["payload"] or {}
+    return Job(**{**m, "kind": JobKind(m["kind"]), "status": JobStatus(m["status"])})
+
+
+class JobRepo(_Repo):
+    def add(self, job: Job) -> None:
+        row = asdict(job)
+        row.update(kind=str(job.kind), status=str(job.status), updated_at=job.created_at)
+        self.conn.execute(insert(t.jobs).values(**row))
+
+    def of_signal(self, signal_id: str) -> list[Job]:
+        q = select(t.jobs).where(t.jobs.c.signal_id == signal_id).order_by(t.jobs.c.due_at)
+        return [_job(r) for r in self.conn.execute(q)]
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of jobs that are due and free (scheduled, or running under a lapsed lease)."""
+        j = t.jobs.c
+        q = (select(j.id).where(j.due_at <= now, or_(
+                j.status == str(JobStatus.SCHEDULED),
+                and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
+             .order_by(j.due_at).limit(limit))
+        return list(self.conn.execute(q).scalars())
+
+    def next_due_at(self) -> datetime | None:
+        j = t.jobs.c
+        q = select(func.min(j.due_at)).where(j.status == str(JobStatus.SCHEDULED))
+        return self.conn.execute(q).scalar_one_or_none()
+
+    def claim(self, job_id: str, owner: str, now: datetime, lease_until: datetime) -> Job | None:
+        j = t.jobs.c
+        q = (update(t.jobs)
+             .where(j.id == job_id, j.due_at <= now, or_(
+                 j.status == str(JobStatus.SCHEDULED),
+                 and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
+             .values(status=str(JobStatus.RUNNING), lease_owner=owner, lease_until=lease_until,
+                     attempts=j.attempts + 1, updated_at=now))
+        if self.conn.execute(q).rowcount != 1:
+            return None
+        return _job(self.conn.execute(select(t.jobs).where(j.id == job_id)).one())
+
+    def finish(self, job: Job, status: JobStatus, at: datetime, result: str | None = None,
+               owner: str | None = None) -> bool:
+        """Close a job; with `owner`, only while that worker still holds the lease."""
+        j = t.jobs.c
+        cond = [j.id == job.id, j.status == str(job.status)]
+        if owner is not None:
+            cond.append(j.lease_owner == owner)
+        q = update(t.jobs).where(*cond).values(status=str(status), result=result, updated_at=at)
+        return self.conn.execute(q).rowcount == 1
+
+    def cancel_for_signal(self, signal_id: str, at: datetime, reason: str) -> int:
+        j = t.jobs.c
+        q = (update(t.jobs)
+             .where(j.signal_id == signal_id, j.status == str(JobStatus.SCHEDULED))
+             .values(status=str(JobStatus.CANCELLED), result=reason, updated_at=at))
+        return self.conn.execute(q).rowcount
+
+
+class AuditRepo(_Repo):
+    def add(self, event: AuditEvent) -> None:
+        self.conn.execute(insert(t.audit_events).values(**asdict(event)))
+
+    def add_many(self, events: Sequence[AuditEvent]) -> None:
+        if events:
+            self.conn.execute(insert(t.audit_events), [asdict(e) for e in events])
+
+    def of_signal(self, signal_id: str) -> list[AuditEvent]:
+        q = (select(t.audit_events).where(t.audit_events.c.signal_id == signal_id)
+             .order_by(t.audit_events.c.seq))
+        out = []
+        for r in self.conn.execute(q):
+            m = dict(r._mapping)
+            m.pop("seq")
+            out.append(AuditEvent(**{**m, "data": m["data"] or {}}))
+        return out
+
+
+class FlagRepo(_Repo):
+    def get(self, key: str) -> str | None:
+        q = select(t.service_flags.c.value).where(t.service_flags.c.key == key)
+        return self.conn.execute(q).scalar_one_or_none()
+
+    def set(self, key: str, value: str) -> None:
+        if not insert_ignore(self.conn, t.service_flags, {"key": key, "value": value}):
+            self.conn.execute(update(t.service_flags).where(t.service_flags.c.key == key)
+                              .values(value=value))

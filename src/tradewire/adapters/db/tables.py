@@ -1,0 +1,236 @@
+"""The tables. Column names use the glossary: qty, filled_qty, avg_fill_price, *_at."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from tradewire.adapters.db.types import ExactDecimal, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+users = Table(
+    "app_user", metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+accounts = Table(
+    "account", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("app_user.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("broker", String(50), nullable=False),
+    Column("market", String(20), nullable=False),
+    Column("starting_cash", ExactDecimal, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_key", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("app_user.id"), nullable=False, index=True),
+    Column("prefix", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", Text, nullable=False),
+    Column("account_ids", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+signals = Table(
+    "signal", metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("account.id"), nullable=False),
+    Column("source_id", String(255), nullable=True),
+    # sourceId while the signal holds it; cleared when rejected or replaced (frees a retry).
+    Column("dedup_key", String(255), nullable=True),
+    Column("route", String(50), nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("execute_mode", String(20), nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("quantity_type", String(20), nullable=False),
+    Column("order_type", String(20), nullable=False),
+    Column("limit_price", ExactDecimal, nullable=True),
+    Column("stop_price", ExactDecimal, nullable=True),
+    Column("time_in_force", String(10), nullable=False),
+    Column("extended_hours", Boolean, nullable=False),
+    Column("scheduled_at", UTCDateTime, nullable=True),
+    Column("valid_until", UTCDateTime, nullable=True),
+    Column("strategy_id", String(36), nullable=True),
+    Column("metadata", JSON, nullable=True),
+    Column("timed_exit", JSON, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("replaced_by", ID, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_signal_account_dedup", "account_id", "dedup_key", unique=True),
+    Index("ix_signal_account_created", "account_id", "created_at"),
+    Index("ix_signal_status", "status"),
+)
+
+orders = Table(
+    "trade_order", metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("account.id"), nullable=False),
+    Column("signal_id", ID, ForeignKey("signal.id"), nullable=True, index=True),
+    Column("client_order_id", String(48), nullable=False, unique=True),
+    Column("broker_order_id", String(100), nullable=True),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", ExactDecimal, nullable=False),
+    Column("order_type", String(20), nullable=False),
+    Column("time_in_force", String(10), nullable=False),
+    Column("limit_price", ExactDecimal, nullable=True),
+    Column("stop_price", ExactDecimal, nullable=True),
+    Column("extended_hours", Boolean, nullable=False),
+    Column("purpose", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("filled_qty", ExactDecimal, nullable=False),
+    Column("avg_fill_price", ExactDecimal, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_trade_order_status", "status"),
+    Index("ix_trade_order_account_created", "account_id", "created_at"),
+)
+
+fills = Table(
+    "fill", metadata,
+    Column("fill_id", String(100), primary_key=True),
+    Column("order_id", ID, ForeignKey("trade_order.id"), nullable=False, index=True),
+    Column("account_id", ID, nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", ExactDecimal, nullable=False),
+    Column("price", ExactDecimal, nullable=False),
+    Column("fee", ExactDecimal, nullable=False),
+    Column("filled_at", UTCDateTime, nullable=False),
+)
+
+positions = Table(
+    "position", metadata,
+    Column("account_id", ID, primary_key=True),
+    Column("symbol", String(20), primary_key=True),
+    Column("qty", ExactDecimal, nullable=False),
+    Column("avg_entry_price", ExactDecimal, nullable=False),
+    Column("realized_pnl", ExactDecimal, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+jobs = Table(
+    "job", metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("signal_id", ID, nullable=True, index=True),
+    Column("account_id", ID, nullable=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("valid_until", UTCDateTime, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("result", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("payload", JSON, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_job_status_due", "status", "due_at"),
+)
+
+audit_events = Table(
+    "audit_event", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # insertion order
+    Column("id", ID, nullable=False, unique=True),
+    Column("entity", String(20), nullable=False),
+    Column("entity_id", String(100), nullable=False),
+    Column("event", String(50), nullable=False),
+    Column("account_id", ID, nullable=True),
+    Column("signal_id", ID, nullable=True, index=True),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=True),
+    Column("data", JSON, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+market_prices = Table(
+    "market_price", metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("price", ExactDecimal, nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+)
+
+# The paper broker's own books: it is a separate venue that happens to live in the same DB.
+paper_accounts = Table(
+    "paper_account", metadata,
+    Column("account_ref", String(100), primary_key=True),
+    Column("cash", ExactDecimal, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+paper_orders = Table(
+    "paper_order", metadata,
+    Column("broker_order_id", ID, primary_key=True),
+    Column("account_ref", String(100), nullable=False),
+    Column("client_order_id", String(48), nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", ExactDecimal, nullable=False),
+    Column("order_type", String(20), nullable=False),
+    Column("time_in_force", String(10), nullable=False),
+    Column("limit_price", ExactDecimal, nullable=True),
+    Column("stop_price", ExactDecimal, nullable=True),
+    Column("triggered", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("filled_qty", ExactDecimal, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_paper_order_client", "account_ref", "client_order_id", unique=True),
+    Index("ix_paper_order_symbol_status", "symbol", "status"),
+)
+
+paper_fills = Table(
+    "paper_fill", metadata,
+    Column("fill_id", ID, primary_key=True),
+    Column("broker_order_id", ID, nullable=False, index=True),
+    Column("account_ref", String(100), nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", ExactDecimal, nullable=False),
+    Column("price", ExactDecimal, nullable=False),
+    Column("fee", ExactDecimal, nullable=False),
+    Column("filled_at", UTCDateTime, nullable=False),
+)
+
+service_flags = Table(
+    "service_flag", metadata,
+    Column("key", String(50), primary_key=True),
+    Column("value", Text, nullable=False),
+)

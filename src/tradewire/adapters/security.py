@@ -1,0 +1,53 @@
+"""Credentials: keyed hashes for API keys, argon2id for passwords, HS256 JWTs for sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+KEY_PREFIX = "tw_"
+
+
+class SecretBox:
+    def __init__(self, secret_key: bytes, *, token_ttl: timedelta = timedelta(hours=12)) -> None:
+        self._key = hashlib.sha256(b"tradewire-api-key:" + secret_key).digest()
+        self._jwt_key = hashlib.sha256(b"tradewire-jwt:" + secret_key).digest()
+        self._ttl = token_ttl
+        self._argon = PasswordHasher()
+
+    def new_api_key(self) -> tuple[str, str]:
+        prefix = KEY_PREFIX + secrets.token_hex(4)
+        return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+    def hash_api_key(self, key: str) -> str:
+        # Random keys need no slow hash: a keyed HMAC is unguessable without the server secret.
+        return hmac.new(self._key, key.encode(), hashlib.sha256).hexdigest()
+
+    def hash_password(self, password: str) -> str:
+        return self._argon.hash(password)
+
+    def verify_password(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._argon.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def issue_token(self, user_id: str) -> tuple[str, int]:
+        now = datetime.now(UTC)
+        claims = {"sub": user_id, "iat": now, "exp": now + self._ttl, "typ": "session"}
+        return jwt.encode(claims, self._jwt_key, algorithm="HS256"), int(self._ttl.total_seconds())
+
+    def read_token(self, token: str) -> str | None:
+        try:
+            claims = jwt.decode(token, self._jwt_key, algorithms=["HS256"],
+                                options={"require": ["exp", "sub"]})
+        except jwt.PyJWTError:
+            return None
+        sub = claims.get("sub")
+        return sub if isinstance(sub, str) and claims.get("typ") == "session" else None

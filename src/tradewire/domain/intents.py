@@ -1,0 +1,74 @@
+"""From a signal to the order it asks for: side, quantity, prices, and the refusals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from tradewire.domain.errors import Rejected
+from tradewire.domain.orders import Order, client_order_id
+from tradewire.domain.positions import Position
+from tradewire.domain.signals import Signal, TimedExit
+from tradewire.domain.sizing import order_quantity
+from tradewire.domain.values import Action, OrderPurpose, OrderType, Side, TimeInForce
+
+
+def reference_price(signal: Signal, last_price: Decimal | None) -> Decimal | None:
+    """The price that sizes the order: its own limit (or stop) when it has one, else the last."""
+    return signal.limit_price or signal.stop_price or last_price
+
+
+def entry_order(
+    signal: Signal,
+    *,
+    order_id: str,
+    position: Position,
+    last_price: Decimal | None,
+    equity: Decimal | None,
+    at: datetime,
+) -> Order:
+    """The order a signal asks for, or Rejected with a machine-readable code."""
+    qty = order_quantity(signal.quantity, signal.quantity_type,
+                         price=reference_price(signal, last_price), equity=equity)
+    action = signal.action
+    if action is Action.CLOSE_LONG:
+        if not position.is_long:
+            raise Rejected(f"no long position in {signal.symbol} to close", code="NO_POSITION")
+        qty = min(qty, position.qty)
+    elif action is Action.CLOSE_SHORT:
+        if not position.is_short:
+            raise Rejected(f"no short position in {signal.symbol} to close", code="NO_POSITION")
+        qty = min(qty, -position.qty)
+    elif action is Action.OPEN_LONG and position.is_short:
+        raise Rejected(f"a short position in {signal.symbol} is open: close it first",
+                       code="OPPOSING_POSITION_OPEN")
+    elif action is Action.OPEN_SHORT and position.is_long:
+        raise Rejected(f"a long position in {signal.symbol} is open: close it first",
+                       code="OPPOSING_POSITION_OPEN")
+    return Order(
+        id=order_id, account_id=signal.account_id, signal_id=signal.id,
+        client_order_id=client_order_id(signal.id, "entry"), symbol=signal.symbol,
+        side=action.side, qty=qty, order_type=signal.order_type,
+        time_in_force=signal.time_in_force, limit_price=signal.limit_price,
+        stop_price=signal.stop_price, extended_hours=signal.extended_hours,
+        purpose=OrderPurpose.EXIT if action.is_exit else OrderPurpose.ENTRY, created_at=at,
+    )
+
+
+def timed_exit_order(
+    signal: Signal, plan: TimedExit, *, entry: Order, position: Position, order_id: str,
+    at: datetime,
+) -> Order | None:
+    """The order that undoes an entry's fill, capped by what the position still holds."""
+    held = max(position.qty, Decimal(0)) if entry.side is Side.BUY else max(-position.qty, Decimal(0))
+    qty = min(entry.filled_qty, held)
+    if qty <= 0:
+        return None
+    return Order(
+        id=order_id, account_id=signal.account_id, signal_id=signal.id,
+        client_order_id=client_order_id(signal.id, "timed-exit"), symbol=signal.symbol,
+        side=Side.SELL if entry.side is Side.BUY else Side.BUY, qty=qty,
+        order_type=plan.order_type, limit_price=plan.limit_price,
+        time_in_force=TimeInForce.GTC if plan.order_type is OrderType.LIMIT else TimeInForce.DAY,
+        purpose=OrderPurpose.EXIT, created_at=at,
+    )

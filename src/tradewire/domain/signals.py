@@ -1,0 +1,99 @@
+"""Signal: one instruction to trade, and the moves its status may make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from tradewire.domain.errors import InvalidTransition
+from tradewire.domain.values import (
+    Action,
+    ExecuteMode,
+    OrderType,
+    QuantityType,
+    TimeInForce,
+)
+
+
+class SignalStatus(StrEnum):
+    PENDING = "pending"  # waits for a person to process it
+    SCHEDULED = "scheduled"  # waits for its due time
+    QUEUED = "queued"  # its order is stored and on its way to the broker
+    EXECUTED = "executed"  # the broker accepted its order
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REPLACED = "replaced"  # superseded by a newer signal with the same sourceId
+
+
+S = SignalStatus
+TRANSITIONS: dict[SignalStatus, frozenset[SignalStatus]] = {
+    S.PENDING: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.REPLACED}),
+    S.SCHEDULED: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.REPLACED}),
+    # Replace is allowed only while the order has not reached the broker.
+    S.QUEUED: frozenset({S.EXECUTED, S.REJECTED, S.REPLACED}),
+    S.EXECUTED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.REPLACED: frozenset(),
+}
+
+# A signal in these states still holds its sourceId; the others free it for a retry.
+HOLDS_SOURCE_ID = frozenset({S.PENDING, S.SCHEDULED, S.QUEUED, S.EXECUTED, S.CANCELLED, S.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True)
+class TimedExit:
+    """Close what the entry bought `minutes` after it fills."""
+
+    minutes: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+
+
+@dataclass(slots=True)
+class Signal:
+    id: str
+    account_id: str
+    symbol: str
+    action: Action
+    quantity: Decimal
+    execute_mode: ExecuteMode
+    created_at: datetime
+    quantity_type: QuantityType = QuantityType.FIXED
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    extended_hours: bool = False
+    scheduled_at: datetime | None = None
+    valid_until: datetime | None = None
+    strategy_id: str | None = None
+    source_id: str | None = None
+    replace_existing: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    timed_exit: TimedExit | None = None
+    status: SignalStatus = SignalStatus.PENDING
+    status_reason: str | None = None
+    route: str = "api.v1.signals"
+
+    def initial_status(self) -> SignalStatus:
+        """The status a freshly accepted signal takes from its execute mode."""
+        return {
+            ExecuteMode.IMMEDIATE: SignalStatus.QUEUED,
+            ExecuteMode.SCHEDULED: SignalStatus.SCHEDULED,
+            ExecuteMode.PENDING: SignalStatus.PENDING,
+        }[self.execute_mode]
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.valid_until is not None and now >= self.valid_until
+
+
+def check_transition(current: SignalStatus, target: SignalStatus) -> None:
+    """Raise unless the table allows moving from `current` to `target`."""
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(f"signal cannot move from {current} to {target}")

@@ -1,0 +1,43 @@
+"""The FastAPI application: routes per dialect, one error mapping, a body limit."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+import tradewire
+from tradewire.bootstrap import Container
+from tradewire.entrypoints.api import errors
+from tradewire.entrypoints.api.errors import JSON
+from tradewire.entrypoints.api.limits import BodyLimit
+from tradewire.entrypoints.api.routes import auth, market, read, signals
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(title="tradewire", version=tradewire.__version__,
+                  description="Trading signals in, broker orders out.")
+    app.state.container = container
+    errors.install(app)
+    for module in (signals, auth, market, read):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["ops"], summary="The process is up")
+    def healthz() -> Response:
+        return JSON({"status": "ok"}, 200)
+
+    @app.get("/readyz", tags=["ops"], summary="The database answers")
+    async def readyz(request: Request) -> Response:
+        def ping() -> None:
+            with container.db.engine.connect().execution_options(tw_write=False) as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception:
+            return JSON({"status": "unavailable"}, 503)
+        return JSON({"status": "ready"}, 200)
+
+    app.add_middleware(BodyLimit, max_bytes=container.settings.max_body_bytes)
+    return app

@@ -1,0 +1,55 @@
+"""Request plumbing shared by the routes: the container, the caller, the body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.datastructures import Headers
+
+from tradewire.adapters.formats.errors import detail
+from tradewire.adapters.formats.signal_api import BadRequest
+from tradewire.bootstrap import Container
+from tradewire.domain.accounts import Principal, Scope
+from tradewire.domain.errors import ServiceDisabled
+from tradewire.entrypoints.api.errors import ApiError, unauthorized
+from tradewire.services import accounts
+
+
+def container(request: Request) -> Container:
+    c: Container = request.app.state.container
+    return c
+
+
+def authenticate(c: Container, headers: Headers, scope: Scope | None, *,
+                 jwt_only: bool = False) -> Principal:
+    """The caller from `X-API-Key` or `Authorization: Bearer <jwt>`; 401/403 otherwise."""
+    principal = None
+    api_key = headers.get("x-api-key")
+    bearer = headers.get("authorization", "")
+    if bearer[:7].lower() == "bearer " and bearer[7:].strip():
+        principal = accounts.principal_for_token(bearer[7:].strip(), c.deps, c.secrets)
+    elif api_key and not jwt_only:
+        principal = accounts.principal_for_key(api_key, c.deps, c.secrets)
+    elif api_key and jwt_only:
+        raise unauthorized("This endpoint requires JWT authentication (Authorization: Bearer)")
+    if principal is None:
+        raise unauthorized()
+    if scope is not None and not principal.has(scope):
+        raise ApiError(403, f"This credential lacks the '{scope}' scope", "FORBIDDEN")
+    return principal
+
+
+def ensure_signals_enabled(c: Container) -> None:
+    if not c.settings.signals_enabled:
+        raise ServiceDisabled("Signal processing is disabled")
+
+
+def decode_json(body: bytes) -> Any:
+    if not body.strip():
+        raise BadRequest([detail("invalid_type", "Request body is required")])
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest([detail("invalid_json", f"Malformed JSON: {exc}")]) from None

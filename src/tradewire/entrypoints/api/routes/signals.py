@@ -1,0 +1,102 @@
+"""The signal API of seed 004: create, process, list, look at and cancel signals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from tradewire.adapters.formats import signal_api
+from tradewire.adapters.formats.signal_api import SignalRequest
+from tradewire.bootstrap import Container
+from tradewire.domain.accounts import Scope
+from tradewire.domain.errors import Rejected
+from tradewire.domain.signals import SignalStatus
+from tradewire.entrypoints.api import views
+from tradewire.entrypoints.api.deps import (
+    authenticate,
+    container,
+    decode_json,
+    ensure_signals_enabled,
+)
+from tradewire.entrypoints.api.errors import JSON, ApiError
+from tradewire.entrypoints.api.examples import SIGNAL_EXAMPLES, SIGNAL_RESPONSES
+from tradewire.entrypoints.api.views import PageQuery
+from tradewire.services import process, queries
+from tradewire.services.ingest import Outcome, ingest_signal
+
+router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
+
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": SignalRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+    "examples": SIGNAL_EXAMPLES}}}}
+
+
+@router.post("", summary="Create signal", openapi_extra=_BODY, responses=SIGNAL_RESPONSES,
+             description="Submit a trading signal for execution, scheduling or review. "
+             "Authenticate with `X-API-Key` (scope `signals:write`) or `Authorization: Bearer`.")
+async def create_signal(request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_create, container(request), request.headers, body)
+
+
+def _create(c: Container, headers: Headers, body: bytes) -> Response:
+    ensure_signals_enabled(c)
+    principal = authenticate(c, headers, Scope.SIGNALS_WRITE)
+    signal = signal_api.parse(decode_json(body), now=c.deps.clock.now())
+    result = ingest_signal(signal, principal, c.deps)
+    if result.outcome is Outcome.DUPLICATE:
+        assert signal.source_id is not None
+        return JSON(signal_api.duplicate(result.signal, result.order, signal.source_id), 200)
+    if result.outcome is Outcome.REJECTED or result.signal.status is SignalStatus.REJECTED:
+        reason = result.signal.status_reason or "signal rejected"
+        raise ApiError(400, reason, "SIGNAL_REJECTED", [{"code": "rejected", "message": reason,
+                                                         "path": []}],
+                       signal=signal_api.signal_summary(result.signal, result.order))
+    status, payload = signal_api.created(result.signal, result.order)
+    return JSON(payload, status)
+
+
+@router.post("/{signal_id}/process", summary="Process a pending signal",
+             description="Requires JWT authentication; turns a pending signal into an order.")
+def process_signal(signal_id: str, request: Request) -> Response:
+    c = container(request)
+    ensure_signals_enabled(c)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_WRITE, jwt_only=True)
+    signal, order = process.process_pending(signal_id, principal, c.deps)
+    if signal.status is SignalStatus.REJECTED:
+        raise Rejected(signal.status_reason or "signal rejected")
+    return JSON(signal_api.processed(signal, order), 200)
+
+
+@router.get("", summary="List signals")
+def list_signals(request: Request, page: PageQuery, status: SignalStatus | None = None,
+                 symbol: str | None = None, accountId: str | None = None) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_READ)
+    rows = queries.list_signals(principal, c.deps, page, account_id=accountId, status=status,
+                                symbol=symbol.upper() if symbol else None)
+    return JSON(views.paginated("signals", [views.signal(s) for s in rows], page), 200)
+
+
+@router.get("/{signal_id}", summary="A signal with its orders, jobs and audit timeline")
+def get_signal(signal_id: str, request: Request) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_READ)
+    d = queries.signal_detail(signal_id, principal, c.deps)
+    body: dict[str, Any] = views.signal(d.signal)
+    body.update(orders=[views.order(o) for o in d.orders], jobs=[views.job(j) for j in d.jobs],
+                timeline=[views.event(e) for e in d.timeline])
+    return JSON({"success": True, "signal": body}, 200)
+
+
+@router.delete("/{signal_id}", summary="Cancel a pending or scheduled signal")
+def cancel_signal(signal_id: str, request: Request) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_WRITE)
+    signal = process.cancel_signal(signal_id, principal, c.deps)
+    return JSON({"success": True, "message": "Signal cancelled",
+                 "signal": signal_api.signal_summary(signal, None)}, 200)

@@ -1,0 +1,191 @@
+"""The `tradewire` command. Every command that creates something takes --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tradewire import config
+from tradewire.bootstrap import Container, build
+from tradewire.domain.accounts import Scope
+from tradewire.domain.errors import TradewireError
+from tradewire.services import accounts
+
+app = typer.Typer(help="tradewire: trading signals in, broker orders out.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Trading accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+
+
+def _container() -> Container:
+    return build(config.load(), worker_id=f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _emit(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        for k, v in data.items():
+            typer.echo(f"{k}: {v}")
+
+
+def _fail(exc: TradewireError, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"error": exc.message, "code": exc.code}))
+    else:
+        console.print(f"[red]{exc.code}[/red]: {exc.message}")
+    raise typer.Exit(1)
+
+
+def _init(c: Container) -> dict[str, Any]:
+    result = accounts.bootstrap(c.deps, c.secrets)
+    if not result.created:
+        return {"created": False}
+    data = {"created": True, "account_id": result.account_id, "api_key": result.api_key,
+            "access_token": None, "admin_username": result.admin_username,
+            "admin_password": result.admin_password}
+    path = c.settings.data_dir / "initial-credentials.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    data["credentials_file"] = str(path)
+    return data
+
+
+@app.command()
+def init(as_json: JsonOpt = False) -> None:
+    """Migrate and, on an empty database, create an admin, a paper account and an API key."""
+    c = _container()
+    _emit(_init(c), as_json)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """API, dashboard and worker in one process."""
+    import uvicorn
+
+    from tradewire.entrypoints.api.app import create_app
+    from tradewire.entrypoints.worker import Worker
+
+    c = _container()
+    created = _init(c)
+    _welcome(created, host, port, c.settings.data_dir)
+    worker = Worker(c)
+    worker.start()
+    try:
+        uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        worker.stop()
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """The API alone (run `tradewire worker` beside it)."""
+    import uvicorn
+
+    from tradewire.entrypoints.api.app import create_app
+
+    uvicorn.run(create_app(_container()), host=host, port=port, log_level="warning",
+                access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """The worker alone: due jobs, order submission, reconciliation."""
+    from tradewire.entrypoints.worker import Worker
+
+    Worker(_container()).run_forever()
+
+
+@accounts_app.command("create")
+def accounts_create(name: Annotated[str, typer.Option()], broker: str = "paper",
+                    cash: str = "100000", user: str = "admin", as_json: JsonOpt = False) -> None:
+    """A trading account for a user (the admin by default)."""
+    c = _container()
+    try:
+        owner = _user(c, user)
+        account = accounts.create_account(owner, name, broker=broker, cash=Decimal(cash),
+                                          deps=c.deps)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"id": account.id, "name": account.name, "broker": account.broker}, as_json)
+
+
+@keys_app.command("create")
+def keys_create(scopes: Annotated[str, typer.Option(help="comma separated")] =
+                "signals:write,signals:read",
+                account: Annotated[list[str] | None, typer.Option()] = None,
+                user: str | None = None, as_json: JsonOpt = False) -> None:
+    """An API key, shown once. --account narrows it to those accounts (and their owner)."""
+    c = _container()
+    try:
+        wanted = [Scope(s.strip()) for s in scopes.split(",") if s.strip()]
+    except ValueError:
+        typer.echo(json.dumps({"error": f"unknown scope in {scopes}", "code": "BAD_SCOPE"}))
+        raise typer.Exit(2) from None
+    try:
+        owner = _owner_of(c, account[0]) if account and user is None else _user(c, user or "admin")
+        key, plaintext = accounts.create_api_key(owner, wanted, account or None, deps=c.deps,
+                                                 secrets=c.secrets)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"id": key.id, "key": plaintext, "prefix": key.prefix, "scopes": sorted(key.scopes)},
+          as_json)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration."""
+    _container()
+    typer.echo("database is at the latest revision")
+
+
+def _user(c: Container, username: str) -> str:
+    with c.deps.uow(write=False) as uow:
+        user = uow.users.by_username(username)
+    if user is None:
+        raise TradewireError(f"user {username} not found (run `tradewire init`)",
+                             code="USER_NOT_FOUND")
+    return user.id
+
+
+def _owner_of(c: Container, account_id: str) -> str:
+    with c.deps.uow(write=False) as uow:
+        account = uow.accounts.get(account_id)
+    if account is None:
+        raise TradewireError(f"account {account_id} not found", code="ACCOUNT_NOT_FOUND")
+    return account.user_id
+
+
+def _welcome(created: dict[str, Any], host: str, port: int, data_dir: Path) -> None:
+    base = f"http://{host}:{port}"
+    if created.get("created"):
+        console.print("[bold]First start: credentials (shown once, also in "
+                      f"{created['credentials_file']}):[/bold]")
+        for k in ("admin_username", "admin_password", "account_id", "api_key"):
+            console.print(f"  {k}: {created[k]}")
+        key, account = created["api_key"], created["account_id"]
+    else:
+        key, account = "<your API key>", "<your account id>"
+        console.print(f"Credentials from the first start are in {data_dir}/initial-credentials.json")
+    console.print(f"\ntradewire on {base}  (API docs: {base}/docs)\nSend a first signal:\n"
+                  f"  curl -s -X POST {base}/api/v1/market/prices -H 'X-API-Key: {key}' "
+                  "-H 'Content-Type: application/json' -d '{\"symbol\":\"AAPL\",\"price\":190}'\n"
+                  f"  curl -s -X POST {base}/api/v1/signals -H 'X-API-Key: {key}' "
+                  "-H 'Content-Type: application/json' -d '{\"symbol\":\"AAPL\",\"action\":"
+                  f"\"openLong\",\"accountId\":\"{account}\",\"quantity\":10,"
+                  "\"executeMode\":\"immediate\"}'\n")

@@ -1,0 +1,21 @@
+"""What every use case is handed: the ports, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from tradewire.services.ports import Brokers, Clock, MarketPrices, UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class Deps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    brokers: Brokers
+    prices: MarketPrices
+    # Wakes the worker when new work is stored (a no-op when no worker runs here).
+    wake: Callable[[], None] = field(default=lambda: None)
+    lease: timedelta = timedelta(seconds=30)
+    worker_id: str = "local"

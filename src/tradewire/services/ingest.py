@@ -1,0 +1,148 @@
+"""Use case: take a signal in. Dedup, validate, store it with its order and jobs, durably."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from tradewire.domain.accounts import Account, Principal
+from tradewire.domain.audit import AuditEvent
+from tradewire.domain.errors import NotFound, Rejected
+from tradewire.domain.intents import entry_order
+from tradewire.domain.jobs import Job, JobKind
+from tradewire.domain.orders import Order, OrderStatus
+from tradewire.domain.signals import Signal, SignalStatus
+from tradewire.domain.values import ExecuteMode, QuantityType, new_id
+from tradewire.services.audit import order_event, signal_event
+from tradewire.services.deps import Deps
+from tradewire.services.ports import UnitOfWork
+from tradewire.services.submit import submit_order
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    signal: Signal
+    outcome: Outcome
+    order: Order | None = None
+
+
+def ingest_signal(signal: Signal, principal: Principal, deps: Deps) -> IngestResult:
+    """Store `signal` (or find the one holding its sourceId) and, if immediate, send it."""
+    equity = _equity_if_needed(signal, principal, deps)
+    last_price = deps.prices.last_price(signal.symbol)
+    with deps.uow() as uow:
+        result = _store(signal, principal, uow, deps, equity, last_price)
+        uow.commit()
+    if result.outcome is Outcome.CREATED and result.order is not None:
+        order = submit_order(result.order.id, deps)
+        deps.wake()
+        return _reload(result.signal.id, order, deps)
+    if result.outcome is Outcome.CREATED:
+        deps.wake()
+    return result
+
+
+def load_account(uow: UnitOfWork, account_id: str, principal: Principal) -> Account:
+    account = uow.accounts.get(account_id)
+    if account is None or not principal.can_see(account):
+        raise NotFound(f"account {account_id} not found", code="ACCOUNT_NOT_FOUND")
+    return account
+
+
+def _equity_if_needed(signal: Signal, principal: Principal, deps: Deps) -> Decimal | None:
+    if signal.quantity_type is not QuantityType.PERCENT_EQUITY:
+        return None
+    with deps.uow(write=False) as uow:
+        account = load_account(uow, signal.account_id, principal)
+    return deps.brokers.for_account(account).account(account.id).equity
+
+
+def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
+           equity: Decimal | None, last_price: Decimal | None) -> IngestResult:
+    load_account(uow, signal.account_id, principal)
+    now = deps.clock.now()
+    signal = replace(signal, status=signal.initial_status(), created_at=now)
+    if not uow.signals.add_unique(signal):
+        holder = uow.signals.holder_of(signal.account_id, signal.source_id)
+        if holder is None:  # freed between our insert and this read: take it now
+            if not uow.signals.add_unique(signal):
+                raise Rejected("sourceId is being written concurrently; retry", code="CONFLICT")
+        elif not signal.replace_existing:
+            return IngestResult(holder, Outcome.DUPLICATE, _first_order(uow, holder.id))
+        else:
+            _supersede(holder, signal, uow, now)
+            if not uow.signals.add_unique(signal):
+                raise Rejected("sourceId is being written concurrently; retry", code="CONFLICT")
+    events = [signal_event(signal, "SignalReceived", now, to_status=str(signal.status),
+                           route=signal.route)]
+    order = None
+    if signal.execute_mode is ExecuteMode.IMMEDIATE:
+        try:
+            order = entry_order(signal, order_id=new_id(), position=uow.positions.get(
+                signal.account_id, signal.symbol), last_price=last_price, equity=equity, at=now)
+        except Rejected as refused:
+            return _reject_stored(signal, refused, uow, now, events)
+        uow.orders.add(order)
+        events.append(order_event(order, "OrderCreated", now))
+    _add_jobs(signal, uow, now)
+    uow.audit.add_many(events)
+    return IngestResult(signal, Outcome.CREATED, order)
+
+
+def _supersede(holder: Signal, new: Signal, uow: UnitOfWork, now: datetime) -> None:
+    """replaceExisting: withdraw the holder, but only if nothing of it reached the broker."""
+    if holder.status not in (SignalStatus.PENDING, SignalStatus.SCHEDULED, SignalStatus.QUEUED):
+        raise Rejected(f"signal {holder.id} is already {holder.status} and cannot be replaced")
+    for order in uow.orders.of_signal(holder.id):
+        withdrawn = order.moved_to(OrderStatus.CANCELED, reason=f"replaced by {new.id}")
+        if not uow.orders.save(withdrawn, OrderStatus.NEW, now):
+            raise Rejected(f"signal {holder.id} already reached the broker and cannot be replaced")
+    if not uow.signals.move(holder, SignalStatus.REPLACED, now, free_source_id=True,
+                            reason=f"replaced by {new.id}", replaced_by=new.id):
+        raise Rejected("sourceId is being written concurrently; retry", code="CONFLICT")
+    uow.jobs.cancel_for_signal(holder.id, now, f"replaced by {new.id}")
+    uow.audit.add(signal_event(holder, "SignalReplaced", now, from_status=str(holder.status),
+                               to_status="replaced", replaced_by=new.id))
+
+
+def _reject_stored(signal: Signal, refused: Rejected, uow: UnitOfWork, now: datetime,
+                   events: list[AuditEvent]) -> IngestResult:
+    """Keep a refused signal for the record; its sourceId is free for a retry."""
+    uow.signals.move(signal, SignalStatus.REJECTED, now, reason=refused.message,
+                     free_source_id=True)
+    events.append(signal_event(signal, "SignalRejected", now, from_status=str(signal.status),
+                               to_status="rejected", code=refused.code, reason=refused.message))
+    uow.audit.add_many(events)
+    rejected = replace(signal, status=SignalStatus.REJECTED, status_reason=refused.message)
+    return IngestResult(rejected, Outcome.REJECTED)
+
+
+def _add_jobs(signal: Signal, uow: UnitOfWork, now: datetime) -> None:
+    if signal.execute_mode is ExecuteMode.SCHEDULED:
+        assert signal.scheduled_at is not None
+        uow.jobs.add(Job(id=new_id(), kind=JobKind.PROCESS_SIGNAL, due_at=signal.scheduled_at,
+                         valid_until=signal.valid_until, signal_id=signal.id,
+                         account_id=signal.account_id, created_at=now))
+    elif signal.execute_mode is ExecuteMode.PENDING and signal.valid_until is not None:
+        uow.jobs.add(Job(id=new_id(), kind=JobKind.EXPIRE_SIGNAL, due_at=signal.valid_until,
+                         signal_id=signal.id, account_id=signal.account_id, created_at=now))
+
+
+def _first_order(uow: UnitOfWork, signal_id: str) -> Order | None:
+    orders = uow.orders.of_signal(signal_id)
+    return orders[0] if orders else None
+
+
+def _reload(signal_id: str, order: Order | None, deps: Deps) -> IngestResult:
+    with deps.uow(write=False) as uow:
+        signal = uow.signals.get(signal_id)
+    assert signal is not None
+    return IngestResult(signal, Outcome.CREATED, order)

@@ -1,0 +1,159 @@
+"""The ports: every outside thing the use cases talk to, as a Protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from tradewire.domain.accounts import Account, ApiKey, User
+from tradewire.domain.audit import AuditEvent
+from tradewire.domain.jobs import Job
+from tradewire.domain.orders import Fill, Order, OrderStatus
+from tradewire.domain.positions import Position
+from tradewire.domain.signals import Signal, SignalStatus
+from tradewire.domain.values import OrderType, Side, TimeInForce
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+# ---- broker ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    account_ref: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    time_in_force: TimeInForce
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    extended_hours: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFill:
+    fill_id: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    filled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """The broker's view of one order, with every fill it has so far."""
+
+    client_order_id: str
+    broker_order_id: str
+    status: OrderStatus
+    filled_qty: Decimal
+    fills: tuple[BrokerFill, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAccount:
+    cash: Decimal
+    equity: Decimal
+    buying_power: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    symbol: str
+    price: Decimal
+    ts: datetime
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not answer; whether it acted is unknown until looked up."""
+
+
+class Broker(Protocol):
+    name: str
+
+    def open_account(self, account_ref: str, cash: Decimal) -> None: ...
+    def submit(self, request: OrderRequest) -> BrokerOrder: ...
+    def lookup(self, account_ref: str, client_order_id: str) -> BrokerOrder | None: ...
+    def cancel(self, account_ref: str, client_order_id: str) -> BrokerOrder | None: ...
+    def account(self, account_ref: str) -> BrokerAccount: ...
+    def positions(self, account_ref: str) -> dict[str, Decimal]: ...
+
+
+class PriceDrivenBroker(Broker, Protocol):
+    """A broker that matches its own orders against tradewire's ticks (the paper broker)."""
+
+    def on_ticks(self, ticks: Sequence[Tick]) -> list[tuple[str, BrokerOrder]]: ...
+
+
+class Brokers(Protocol):
+    def for_account(self, account: Account) -> Broker: ...
+    def price_driven(self) -> Iterable[PriceDrivenBroker]: ...
+
+
+class MarketPrices(Protocol):
+    def last_price(self, symbol: str) -> Decimal | None: ...
+    def record(self, ticks: Sequence[Tick]) -> None: ...
+
+
+# ---- storage ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SignalFilter:
+    account_ids: Sequence[str] | None = None  # None: every account
+    status: SignalStatus | None = None
+    symbol: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; leaving without commit rolls back."""
+
+    users: Any
+    accounts: Any
+    keys: Any
+    signals: Any
+    orders: Any
+    fills: Any
+    positions: Any
+    jobs: Any
+    audit: Any
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+__all__ = [
+    "Account", "ApiKey", "AuditEvent", "Fill", "Job", "Order", "Position", "Signal", "User",
+]
+
+
+class Secrets(Protocol):
+    """Hashing and signing of credentials, with a key kept outside the database."""
+
+    def new_api_key(self) -> tuple[str, str]: ...  # (plaintext, visible prefix)
+    def hash_api_key(self, key: str) -> str: ...
+    def hash_password(self, password: str) -> str: ...
+    def verify_password(self, password_hash: str, password: str) -> bool: ...
+    def issue_token(self, user_id: str) -> tuple[str, int]: ...  # (jwt, expires_in seconds)
+    def read_token(self, token: str) -> str | None: ...  # user id, or None if invalid

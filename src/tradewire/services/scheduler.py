@@ -1,0 +1,121 @@
+"""Use case: run the jobs that are due, each exactly once, under a lease.
+
+A job's effects (a stored order, a status change) commit in the same transaction that marks
+it done, so a crash before that commit leaves the job to be claimed again when its lease lapses.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from tradewire.domain.errors import Rejected
+from tradewire.domain.intents import timed_exit_order
+from tradewire.domain.jobs import Job, JobKind, JobStatus
+from tradewire.domain.signals import SignalStatus
+from tradewire.domain.values import new_id
+from tradewire.services.audit import order_event, signal_event
+from tradewire.services.deps import Deps
+from tradewire.services.ports import UnitOfWork
+from tradewire.services.process import expire, queue_signal
+from tradewire.services.submit import submit_order
+
+log = logging.getLogger(__name__)
+
+
+def run_due_jobs(deps: Deps, limit: int = 100) -> int:
+    """Claim and run every due job. Returns how many ran."""
+    now = deps.clock.now()
+    with deps.uow(write=False) as uow:
+        due = uow.jobs.due(now, limit)
+    ran = 0
+    for job_id in due:
+        with deps.uow() as uow:
+            job = uow.jobs.claim(job_id, deps.worker_id, now, now + deps.lease)
+            uow.commit()
+        if job is not None:
+            _run(job, deps)
+            ran += 1
+    return ran
+
+
+def _run(job: Job, deps: Deps) -> None:
+    try:
+        {
+            JobKind.PROCESS_SIGNAL: _process_signal,
+            JobKind.EXPIRE_SIGNAL: _expire_signal,
+            JobKind.TIMED_EXIT: _timed_exit,
+        }[job.kind](job, deps)
+    except Rejected as refused:
+        _finish(job, deps, JobStatus.DONE, f"refused: {refused.message}")
+    except Exception:
+        log.exception("job %s (%s) failed; it will be retried when its lease lapses", job.id,
+                      job.kind)
+
+
+def _finish(job: Job, deps: Deps, status: JobStatus, result: str) -> None:
+    with deps.uow() as uow:
+        _close(uow, job, status, result, deps)
+        uow.commit()
+
+
+def _close(uow: UnitOfWork, job: Job, status: JobStatus, result: str, deps: Deps) -> bool:
+    return uow.jobs.finish(job, status, deps.clock.now(), result, owner=deps.worker_id)
+
+
+def _process_signal(job: Job, deps: Deps) -> None:
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        signal = uow.signals.get(job.signal_id)
+        if signal is None or signal.status is not SignalStatus.SCHEDULED:
+            _close(uow, job, JobStatus.DONE, f"signal is {signal.status if signal else 'gone'}",
+                   deps)
+            uow.commit()
+            return
+        if job.valid_until is not None and now >= job.valid_until:
+            reason = _late(job, now)
+            expire(uow, signal, now, reason)
+            _close(uow, job, JobStatus.EXPIRED, reason, deps)
+            uow.commit()
+            return
+    # Queue first, then close the job: the order's client_order_id makes a rerun harmless.
+    order = queue_signal(signal, deps, expected=SignalStatus.SCHEDULED)
+    _finish(job, deps, JobStatus.DONE, f"order {order.id if order else '-'} stored")
+
+
+def _late(job: Job, now: datetime) -> str:
+    return f"came due at {job.due_at.isoformat()} but ran at {now.isoformat()}, past validUntil"
+
+
+def _expire_signal(job: Job, deps: Deps) -> None:
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        signal = uow.signals.get(job.signal_id)
+        if signal is not None and signal.status in (SignalStatus.PENDING, SignalStatus.SCHEDULED):
+            expire(uow, signal, now, "validUntil reached")
+        _close(uow, job, JobStatus.DONE, "expired the signal", deps)
+        uow.commit()
+
+
+def _timed_exit(job: Job, deps: Deps) -> None:
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        signal = uow.signals.get(job.signal_id)
+        entry = uow.orders.get(job.payload["order_id"])
+        assert signal is not None and entry is not None and signal.timed_exit is not None
+        exit_order = timed_exit_order(
+            signal, signal.timed_exit, entry=entry, order_id=new_id(), at=now,
+            position=uow.positions.get(signal.account_id, signal.symbol))
+        if exit_order is None:
+            _close(uow, job, JobStatus.DONE, "nothing left to close", deps)
+            uow.commit()
+            return
+        if uow.orders.by_client_id(exit_order.client_order_id) is None:
+            uow.orders.add(exit_order)
+            uow.audit.add_many([order_event(exit_order, "OrderCreated", now),
+                                signal_event(signal, "TimedExitFired", now, order_id=exit_order.id)])
+        else:
+            exit_order = uow.orders.by_client_id(exit_order.client_order_id)
+        _close(uow, job, JobStatus.DONE, f"exit order {exit_order.id} stored", deps)
+        uow.commit()
+    submit_order(exit_order.id, deps)

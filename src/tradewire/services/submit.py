@@ -1,0 +1,209 @@
+"""Use case: send stored orders to their broker, exactly once, and record what it says.
+
+The order row (with its client_order_id) is committed before the broker is called, the call
+runs outside any transaction, and an unknown outcome is settled by looking the order up by its
+client_order_id, never by sending a new one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from tradewire.domain.audit import AuditEvent
+from tradewire.domain.jobs import Job, JobKind
+from tradewire.domain.orders import ACKNOWLEDGED, Fill, Order, OrderStatus, apply_fill
+from tradewire.domain.orders import client_order_id as make_client_order_id
+from tradewire.domain.positions import apply_fill as position_after
+from tradewire.domain.signals import SignalStatus
+from tradewire.domain.values import OrderPurpose, new_id
+from tradewire.services.audit import order_event, signal_event
+from tradewire.services.deps import Deps
+from tradewire.services.ports import (
+    Broker,
+    BrokerOrder,
+    BrokerUnavailable,
+    OrderRequest,
+    Page,
+    Tick,
+    UnitOfWork,
+)
+
+LOOKUP_DELAYS = (0.05, 0.2, 0.5)  # brokers lag: one "not found" right after a timeout proves nothing
+
+
+def submit_order(order_id: str, deps: Deps) -> Order | None:
+    """Claim the order's submit lease, send it (or find it), record the broker's answer."""
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        order = uow.orders.get(order_id)
+        if order is None or not uow.orders.claim(order_id, deps.worker_id, now, now + deps.lease):
+            return order
+        account = uow.accounts.get(order.account_id)
+        uow.audit.add(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
+                                  from_status=str(order.status)))
+        uow.commit()
+    broker = deps.brokers.for_account(account)
+    retrying = order.status is OrderStatus.SUBMITTING  # a lapsed lease: we may have sent it
+    report = _find(broker, order) if retrying else None
+    if report is None:
+        try:
+            report = broker.submit(_request(order))
+        except BrokerUnavailable:
+            report = _find(broker, order)
+    if report is None:
+        return order  # still unknown: the lease lapses and the sweep looks again
+    return record_reports([(order.client_order_id, report)], deps)[0]
+
+
+def _find(broker: Broker, order: Order) -> BrokerOrder | None:
+    for delay in LOOKUP_DELAYS:
+        try:
+            found = broker.lookup(order.account_id, order.client_order_id)
+        except BrokerUnavailable:
+            found = None
+        if found is not None:
+            return found
+        time.sleep(delay)
+    return None
+
+
+def _request(order: Order) -> OrderRequest:
+    return OrderRequest(
+        account_ref=order.account_id, client_order_id=order.client_order_id,
+        symbol=order.symbol, side=order.side, qty=order.qty, order_type=order.order_type,
+        time_in_force=order.time_in_force, limit_price=order.limit_price,
+        stop_price=order.stop_price, extended_hours=order.extended_hours,
+    )
+
+
+def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> list[Order | None]:
+    """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        out = [_record(uow, coid, report, now) for coid, report in reports]
+        uow.commit()
+    if any(o is not None and o.status is OrderStatus.FILLED for o in out):
+        deps.wake()
+    return out
+
+
+def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime) -> Order | None:
+    before = uow.orders.by_client_id(coid)
+    if before is None:
+        return None
+    order, events = before, []
+    for bf in report.fills:
+        fill = Fill(fill_id=bf.fill_id, order_id=order.id, account_id=order.account_id,
+                    symbol=order.symbol, side=order.side, qty=bf.qty, price=bf.price,
+                    fee=bf.fee, filled_at=bf.filled_at)
+        if not uow.fills.add_unique(fill):
+            continue  # a redelivered fill
+        order = apply_fill(order, fill)
+        position = position_after(uow.positions.get(order.account_id, order.symbol), fill)
+        uow.positions.save(position, now)
+        events.append(order_event(order, "OrderFilled", now, fill_id=fill.fill_id,
+                                  qty=str(fill.qty), price=str(fill.price)))
+    order = _settle_status(order, report, events, now)
+    if order == before and report.broker_order_id == (before.broker_order_id or ""):
+        return order
+    extra = {"lease_owner": None, "lease_until": None} if order.status is not OrderStatus.SUBMITTING else {}
+    order = _with_broker_id(order, report)
+    if not uow.orders.save(order, before.status, now, **extra):
+        raise RuntimeError(f"order {order.id} moved under us; the report will be applied again")
+    uow.audit.add_many(events)
+    _follow_signal(uow, before, order, now)
+    return order
+
+
+def _settle_status(order: Order, report: BrokerOrder, events: list[AuditEvent],
+                   now: datetime) -> Order:
+    target = report.status
+    if target in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED) or target == order.status:
+        if order.status is OrderStatus.SUBMITTING:
+            order = order.moved_to(OrderStatus.ACCEPTED)
+            events.append(order_event(order, "OrderAccepted", now, from_status="submitting"))
+        return order
+    if order.status is OrderStatus.FILLED:
+        return order
+    previous = order.status
+    order = order.moved_to(target, reason=report.reason)
+    events.append(order_event(order, f"Order{target.title().replace('_', '')}", now,
+                              from_status=str(previous), reason=report.reason))
+    return order
+
+
+def _with_broker_id(order: Order, report: BrokerOrder) -> Order:
+    return replace(order, broker_order_id=report.broker_order_id)
+
+
+def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime) -> None:
+    """Carry the order's news to its signal: executed, rejected, or a timed exit to arm."""
+    if order.signal_id is None or order.client_order_id != make_client_order_id(
+            order.signal_id, "entry"):
+        return
+    signal = uow.signals.get(order.signal_id)
+    if signal is None:
+        return
+    if signal.status is SignalStatus.QUEUED:
+        if order.status in ACKNOWLEDGED:
+            target, free = SignalStatus.EXECUTED, False
+        elif order.status in (OrderStatus.REJECTED, OrderStatus.CANCELED, OrderStatus.EXPIRED):
+            target, free = SignalStatus.REJECTED, True
+        else:
+            target = None
+        if target is not None and uow.signals.move(signal, target, now, reason=order.reason,
+                                                  free_source_id=free):
+            uow.audit.add(signal_event(signal, f"Signal{target.title()}", now,
+                                       from_status="queued", to_status=str(target),
+                                       order_id=order.id))
+    arms = (signal.timed_exit is not None and order.purpose is OrderPurpose.ENTRY
+            and order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED)
+    if arms:
+        assert signal.timed_exit is not None
+        due = now + timedelta(minutes=signal.timed_exit.minutes)
+        uow.jobs.add(Job(id=new_id(), kind=JobKind.TIMED_EXIT, due_at=due, created_at=now,
+                         signal_id=signal.id, account_id=signal.account_id,
+                         payload={"order_id": order.id}))
+        uow.audit.add(signal_event(signal, "TimedExitArmed", now, due_at=due.isoformat()))
+
+
+def submit_claimable(deps: Deps, limit: int = 50) -> int:
+    """The sweep: send every stored order no live submitter holds. Returns how many it tried."""
+    with deps.uow(write=False) as uow:
+        ids = uow.orders.claimable(deps.clock.now(), limit)
+    for order_id in ids:
+        submit_order(order_id, deps)
+    return len(ids)
+
+
+def reconcile_open_orders(deps: Deps, limit: int = 200) -> int:
+    """Ask the broker about every order it holds open and record any news."""
+    with deps.uow(write=False) as uow:
+        open_orders = [o for status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+                       for o in uow.orders.list(None, Page(limit=limit), status=str(status))]
+        accounts = {o.account_id: uow.accounts.get(o.account_id) for o in open_orders}
+    reports = []
+    for order in open_orders:
+        try:
+            found = deps.brokers.for_account(accounts[order.account_id]).lookup(
+                order.account_id, order.client_order_id)
+        except BrokerUnavailable:
+            continue
+        if found is not None and (found.status != order.status or found.filled_qty != order.filled_qty):
+            reports.append((order.client_order_id, found))
+    if reports:
+        record_reports(reports, deps)
+    return len(reports)
+
+
+def apply_ticks(ticks: Sequence[Tick], deps: Deps) -> int:
+    """Record prices; let price-driven brokers match on them; record their fills."""
+    deps.prices.record(ticks)
+    reports = [r for broker in deps.brokers.price_driven() for r in broker.on_ticks(ticks)]
+    if reports:
+        record_reports(reports, deps)
+    return len(reports)
+

@@ -1,0 +1,59 @@
+"""Fixtures: each integration test runs on SQLite and on PostgreSQL, behind a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import Caller, Server, database_url, make_caller, make_container
+from tradewire.adapters.clock import ManualClock
+from tradewire.bootstrap import Container
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    with database_url(db_kind, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 2, 6, 15, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def container(db_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Container]:
+    c = make_container(db_url, tmp_path / "data", clock)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def server(container: Container) -> Iterator[Server]:
+    with Server(container) as s:
+        yield s
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def alice(container: Container) -> Caller:
+    return make_caller(container)
+
+
+@pytest.fixture
+def bob(container: Container) -> Caller:
+    return make_caller(container)
