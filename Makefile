@@ -21,7 +21,7 @@ run: install
 	$(BIN)/tradewire serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/lint-imports
 
 test: lint
