@@ -98,7 +98,8 @@ def principal_for_token(token: str, deps: Deps, secrets: Secrets) -> Principal |
         user = uow.users.get(user_id)
     if user is None:
         return None
-    return Principal(user_id=user.id, is_admin=user.is_admin, scopes=ALL_SCOPES, via="jwt")
+    scopes = ALL_SCOPES if user.is_admin else ALL_SCOPES - {Scope.ADMIN}
+    return Principal(user_id=user.id, is_admin=user.is_admin, scopes=scopes, via="jwt")
 
 
 def login(username: str, password: str, deps: Deps, secrets: Secrets) -> tuple[str, int]:

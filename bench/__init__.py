@@ -1,0 +1,1 @@
+"""Benchmarks of tradewire, measured against baselines in the same run (`python -m bench`)."""
