@@ -260,3 +260,32 @@ def test_delete_cancels_a_scheduled_signal_and_its_job(client: httpx.Client, ali
     detail = client.get(f"/api/v1/signals/{signal_id}", headers=alice.headers).json()["signal"]
     assert detail["jobs"][0]["status"] == "cancelled"
     assert [e["event"] for e in detail["timeline"]] == ["SignalReceived", "SignalCancelled"]
+
+
+def test_every_step_of_a_scheduled_signal_is_in_its_timeline(
+        client: httpx.Client, alice: Caller, container: Container, clock: ManualClock) -> None:
+    set_price(client, alice, "AAPL", 190)
+    body = signal(alice, executeMode="scheduled", scheduledProcessAt="2026-02-06T15:00:00",
+                  timezone="UTC")
+    signal_id = client.post("/api/v1/signals", json=body, headers=alice.headers
+                            ).json()["signal"]["id"]
+    Worker(container).run_once()
+    detail = client.get(f"/api/v1/signals/{signal_id}", headers=alice.headers).json()["signal"]
+    assert [e["event"] for e in detail["timeline"]] == [
+        "SignalReceived", "SignalQueued", "OrderCreated", "OrderSubmitting", "OrderFilled",
+        "SignalExecuted", "JobDone"]
+
+
+def test_a_second_close_counts_the_first_close_still_working(client: httpx.Client,
+                                                             alice: Caller) -> None:
+    set_price(client, alice, "AAPL", 190)
+    client.post("/api/v1/signals", json=signal(alice, quantity=30), headers=alice.headers)
+    resting = signal(alice, action="closeLong", quantity=30, orderType="limit", limitPrice=250,
+                     timeInForce="gtc")
+    assert client.post("/api/v1/signals", json=resting, headers=alice.headers).status_code == 201
+    again = client.post("/api/v1/signals", json=signal(alice, action="closeLong", quantity=30),
+                        headers=alice.headers)
+    assert again.status_code == 400
+    assert again.json()["details"][0]["code"] == "NO_POSITION"
+    set_price(client, alice, "AAPL", 260)
+    assert client.get("/api/v1/positions", headers=alice.headers).json()["positions"] == []

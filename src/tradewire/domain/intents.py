@@ -10,7 +10,7 @@ from tradewire.domain.orders import Order, client_order_id
 from tradewire.domain.positions import Position
 from tradewire.domain.signals import Signal, TimedExit
 from tradewire.domain.sizing import order_quantity
-from tradewire.domain.values import Action, OrderPurpose, OrderType, Side, TimeInForce
+from tradewire.domain.values import ZERO, Action, OrderPurpose, OrderType, Side, TimeInForce
 
 
 def reference_price(signal: Signal, last_price: Decimal | None) -> Decimal | None:
@@ -26,23 +26,29 @@ def entry_order(
     last_price: Decimal | None,
     equity: Decimal | None,
     at: datetime,
+    working_qty: Decimal = ZERO,
 ) -> Order:
-    """The order a signal asks for, or Rejected with a machine-readable code."""
+    """The order a signal asks for, or Rejected with a machine-readable code.
+
+    `working_qty` is the signed remainder of the account's open orders in the symbol: a close
+    counts what those orders will already do, so two quick closeLongs never sell twice.
+    """
     qty = order_quantity(signal.quantity, signal.quantity_type,
                          price=reference_price(signal, last_price), equity=equity)
     action = signal.action
+    projected = position.qty + working_qty
     if action is Action.CLOSE_LONG:
-        if not position.is_long:
+        if projected <= 0:
             raise Rejected(f"no long position in {signal.symbol} to close", code="NO_POSITION")
-        qty = min(qty, position.qty)
+        qty = min(qty, projected)
     elif action is Action.CLOSE_SHORT:
-        if not position.is_short:
+        if projected >= 0:
             raise Rejected(f"no short position in {signal.symbol} to close", code="NO_POSITION")
-        qty = min(qty, -position.qty)
-    elif action is Action.OPEN_LONG and position.is_short:
+        qty = min(qty, -projected)
+    elif action is Action.OPEN_LONG and projected < 0:
         raise Rejected(f"a short position in {signal.symbol} is open: close it first",
                        code="OPPOSING_POSITION_OPEN")
-    elif action is Action.OPEN_SHORT and position.is_long:
+    elif action is Action.OPEN_SHORT and projected > 0:
         raise Rejected(f"a long position in {signal.symbol} is open: close it first",
                        code="OPPOSING_POSITION_OPEN")
     return Order(

@@ -32,6 +32,7 @@ class IngestResult:
     signal: Signal
     outcome: Outcome
     order: Order | None = None
+    reason_code: str | None = None  # why a rejected signal was refused
 
 
 def ingest_signal(signal: Signal, principal: Principal, deps: Deps) -> IngestResult:
@@ -86,8 +87,10 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
     order = None
     if signal.execute_mode is ExecuteMode.IMMEDIATE:
         try:
+            uow.positions.lock(signal.account_id, signal.symbol, now)
             order = entry_order(signal, order_id=new_id(), position=uow.positions.get(
-                signal.account_id, signal.symbol), last_price=last_price, equity=equity, at=now)
+                signal.account_id, signal.symbol), last_price=last_price, equity=equity, at=now,
+                working_qty=uow.orders.working_qty(signal.account_id, signal.symbol))
         except Rejected as refused:
             return _reject_stored(signal, refused, uow, now, events)
         uow.orders.add(order)
@@ -122,7 +125,7 @@ def _reject_stored(signal: Signal, refused: Rejected, uow: UnitOfWork, now: date
                                to_status="rejected", code=refused.code, reason=refused.message))
     uow.audit.add_many(events)
     rejected = replace(signal, status=SignalStatus.REJECTED, status_reason=refused.message)
-    return IngestResult(rejected, Outcome.REJECTED)
+    return IngestResult(rejected, Outcome.REJECTED, reason_code=refused.code)
 
 
 def _add_jobs(signal: Signal, uow: UnitOfWork, now: datetime) -> None:

@@ -51,9 +51,11 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus) -> Order
             raise Rejected(f"signal {signal.id} expired at {current.valid_until}",
                            code="SIGNAL_EXPIRED")
         try:
+            uow.positions.lock(current.account_id, current.symbol, now)
             order = entry_order(current, order_id=new_id(), last_price=last_price, equity=equity,
                                 position=uow.positions.get(current.account_id, current.symbol),
-                                at=now)
+                                at=now, working_qty=uow.orders.working_qty(current.account_id,
+                                                                           current.symbol))
         except Rejected as refused:
             uow.signals.move(current, SignalStatus.REJECTED, now, reason=refused.message,
                              free_source_id=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from tradewire.domain.audit import AuditEvent
 from tradewire.domain.errors import Rejected
 from tradewire.domain.intents import timed_exit_order
 from tradewire.domain.jobs import Job, JobKind, JobStatus
@@ -60,7 +61,14 @@ def _finish(job: Job, deps: Deps, status: JobStatus, result: str) -> None:
 
 
 def _close(uow: UnitOfWork, job: Job, status: JobStatus, result: str, deps: Deps) -> bool:
-    return uow.jobs.finish(job, status, deps.clock.now(), result, owner=deps.worker_id)
+    now = deps.clock.now()
+    if not uow.jobs.finish(job, status, now, result, owner=deps.worker_id):
+        return False
+    uow.audit.add(AuditEvent(entity="job", entity_id=job.id, event=f"Job{status.title()}", at=now,
+                             account_id=job.account_id, signal_id=job.signal_id,
+                             from_status=str(job.status), to_status=str(status),
+                             data={"kind": str(job.kind), "result": result}))
+    return True
 
 
 def _process_signal(job: Job, deps: Deps) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +15,7 @@ from tradewire.adapters.db import tables as t
 from tradewire.domain.accounts import Account, ApiKey, Scope, User
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.jobs import Job, JobKind, JobStatus
-from tradewire.domain.orders import Fill, Order, OrderStatus
+from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
 from tradewire.domain.signals import Signal, SignalStatus, TimedExit
 from tradewire.domain.values import (
@@ -273,6 +273,15 @@ class OrderRepo(_Repo):
     def count(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(t.orders)).scalar_one())
 
+    def working_qty(self, account_id: str, symbol: str) -> Decimal:
+        """Signed quantity still to fill on the account's open orders in the symbol."""
+        o = t.orders.c
+        q = select(o.side, o.qty, o.filled_qty).where(
+            o.account_id == account_id, o.symbol == symbol,
+            o.status.in_([str(s) for s in OPEN_STATUSES]))
+        return sum((Side(side).sign * (qty - filled) for side, qty, filled in self.conn.execute(q)),
+                   Decimal(0))
+
 
 class FillRepo(_Repo):
     def add_unique(self, fill: Fill) -> bool:
@@ -297,7 +306,18 @@ class PositionRepo(_Repo):
         m.pop("updated_at")
         return Position(**m)
 
+    def lock(self, account_id: str, symbol: str, at: datetime) -> None:
+        """Serialise orders on one account and symbol until commit (rows locked on PostgreSQL)."""
+        insert_ignore(self.conn, t.positions, {
+            "account_id": account_id, "symbol": symbol, "qty": Decimal(0),
+            "avg_entry_price": Decimal(0), "realized_pnl": Decimal(0), "updated_at": at})
+        self.conn.execute(select(t.positions.c.qty).where(
+            t.positions.c.account_id == account_id, t.positions.c.symbol == symbol
+        ).with_for_update())
+
     def save(self, p: Position, at: datetime) -> None:
+        if p.qty == 0:  # one spelling of flat ("0", not "0.000000"), so SQL can filter it
+            p = replace(p, qty=Decimal(0), avg_entry_price=Decimal(0))
         values = {**asdict(p), "updated_at": at}
         if not insert_ignore(self.conn, t.positions, values):
             self.conn.execute(
@@ -311,13 +331,13 @@ class PositionRepo(_Repo):
         q = select(t.positions).order_by(t.positions.c.account_id, t.positions.c.symbol)
         if account_ids is not None:
             q = q.where(t.positions.c.account_id.in_(list(account_ids)))
-        rows = self.conn.execute(q.limit(page.limit).offset(page.offset))
+        if open_only:  # a flat position is stored as exactly 0 (see save)
+            q = q.where(t.positions.c.qty != Decimal(0))
         out = []
-        for r in rows:
+        for r in self.conn.execute(q.limit(page.limit).offset(page.offset)):
             m = dict(r._mapping)
             m.pop("updated_at")
-            if not open_only or m["qty"] != 0:
-                out.append(Position(**m))
+            out.append(Position(**m))
         return out
 
 

@@ -53,7 +53,8 @@ def _create(c: Container, headers: Headers, body: bytes) -> Response:
         return JSON(signal_api.duplicate(result.signal, result.order, signal.source_id), 200)
     if result.outcome is Outcome.REJECTED or result.signal.status is SignalStatus.REJECTED:
         reason = result.signal.status_reason or "signal rejected"
-        raise ApiError(400, reason, "SIGNAL_REJECTED", [{"code": "rejected", "message": reason,
+        code = result.reason_code or "BROKER_REJECTED"
+        raise ApiError(400, reason, "SIGNAL_REJECTED", [{"code": code, "message": reason,
                                                          "path": []}],
                        signal=signal_api.signal_summary(result.signal, result.order))
     status, payload = signal_api.created(result.signal, result.order)
