@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tradewire.adapters.brokers.paper import PaperBroker
 from tradewire.adapters.brokers.registry import BrokerRegistry
+from tradewire.adapters.calendars import ExchangeCalendars
 from tradewire.adapters.clock import SystemClock
 from tradewire.adapters.db import migrate
 from tradewire.adapters.db.engine import Database, connect
@@ -38,11 +39,13 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     db = connect(settings.resolved_database_url())
     if migrate_db:
         migrate.upgrade(db)
-    paper = PaperBroker(db, clock, FillModel(fee_bps=settings.paper.fee_bps,
+    calendar = ExchangeCalendars()
+    paper = PaperBroker(db, clock, calendar, FillModel(fee_bps=settings.paper.fee_bps,
                                              slippage_bps=settings.paper.slippage_bps))
     wake_event = threading.Event()
     deps = Deps(uow=SqlUnitOfWorkFactory(db), clock=clock, brokers=BrokerRegistry(paper),
-                prices=DbMarketPrices(db), wake=wake_event.set, worker_id=worker_id)
+                prices=DbMarketPrices(db), calendar=calendar, wake=wake_event.set,
+                worker_id=worker_id)
     return Container(settings=settings, db=db, deps=deps,
                      secrets=SecretBox(settings.resolved_secret_key()), paper=paper,
                      wake_event=wake_event)

@@ -183,7 +183,7 @@ def test_timed_exit_closes_the_position_the_given_minutes_after_the_fill(
     signal_id = client.post("/api/v1/signals", json=body, headers=alice.headers
                             ).json()["signal"]["id"]
     detail = client.get(f"/api/v1/signals/{signal_id}", headers=alice.headers).json()["signal"]
-    [job] = [j for j in detail["jobs"] if j["kind"] == "timed_exit"]
+    [job] = [j for j in detail["jobs"] if j["kind"] == "exit"]
     assert job["status"] == "scheduled"
     worker = Worker(container)
     clock.advance(timedelta(minutes=29))

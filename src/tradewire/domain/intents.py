@@ -8,7 +8,7 @@ from decimal import Decimal
 from tradewire.domain.errors import Rejected
 from tradewire.domain.orders import Order, client_order_id
 from tradewire.domain.positions import Position
-from tradewire.domain.signals import Signal, TimedExit
+from tradewire.domain.signals import ExitRule, ExitTrigger, Signal
 from tradewire.domain.sizing import order_quantity
 from tradewire.domain.values import ZERO, Action, OrderPurpose, OrderType, Side, TimeInForce
 
@@ -58,23 +58,27 @@ def entry_order(
         time_in_force=signal.time_in_force, limit_price=signal.limit_price,
         stop_price=signal.stop_price, extended_hours=signal.extended_hours,
         purpose=OrderPurpose.EXIT if action.is_exit else OrderPurpose.ENTRY, created_at=at,
+        expires_at=signal.valid_until if signal.time_in_force is TimeInForce.GTD else None,
     )
 
 
-def timed_exit_order(
-    signal: Signal, plan: TimedExit, *, entry: Order, position: Position, order_id: str,
+def exit_order(
+    signal: Signal, rule: ExitRule, *, entry: Order, position: Position, order_id: str,
     at: datetime,
 ) -> Order | None:
     """The order that undoes an entry's fill, capped by what the position still holds."""
-    held = max(position.qty, Decimal(0)) if entry.side is Side.BUY else max(-position.qty, Decimal(0))
+    held = max(position.qty, ZERO) if entry.side is Side.BUY else max(-position.qty, ZERO)
     qty = min(entry.filled_qty, held)
     if qty <= 0:
         return None
+    if rule.trigger is ExitTrigger.MARKET_CLOSE:
+        tif = rule.time_in_force
+    else:
+        tif = TimeInForce.GTC if rule.order_type is OrderType.LIMIT else TimeInForce.DAY
     return Order(
         id=order_id, account_id=signal.account_id, signal_id=signal.id,
-        client_order_id=client_order_id(signal.id, "timed-exit"), symbol=signal.symbol,
+        client_order_id=client_order_id(signal.id, "exit"), symbol=signal.symbol,
         side=Side.SELL if entry.side is Side.BUY else Side.BUY, qty=qty,
-        order_type=plan.order_type, limit_price=plan.limit_price,
-        time_in_force=TimeInForce.GTC if plan.order_type is OrderType.LIMIT else TimeInForce.DAY,
+        order_type=rule.order_type, limit_price=rule.limit_price, time_in_force=tif,
         purpose=OrderPurpose.EXIT, created_at=at,
     )

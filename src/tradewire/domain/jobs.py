@@ -13,7 +13,7 @@ from tradewire.domain.errors import InvalidTransition
 class JobKind(StrEnum):
     PROCESS_SIGNAL = "process_signal"
     EXPIRE_SIGNAL = "expire_signal"
-    TIMED_EXIT = "timed_exit"
+    EXIT = "exit"  # place the exit an ExitRule asked for
 
 
 class JobStatus(StrEnum):

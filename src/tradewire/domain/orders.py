@@ -88,6 +88,7 @@ class Order:
     avg_fill_price: Decimal | None = None
     broker_order_id: str | None = None
     reason: str | None = None
+    expires_at: datetime | None = None  # gtd orders only
 
     @property
     def remaining_qty(self) -> Decimal:

@@ -46,13 +46,24 @@ TRANSITIONS: dict[SignalStatus, frozenset[SignalStatus]] = {
 HOLDS_SOURCE_ID = frozenset({S.PENDING, S.SCHEDULED, S.QUEUED, S.EXECUTED, S.CANCELLED, S.EXPIRED})
 
 
-@dataclass(frozen=True, slots=True)
-class TimedExit:
-    """Close what the entry bought `minutes` after it fills."""
+class ExitTrigger(StrEnum):
+    AFTER_FILL = "after_fill"  # `minutes` after the entry fills
+    AT_TIME = "at_time"  # the next `at_time` (HH:MM in `zone`) after the fill
+    MARKET_CLOSE = "market_close"  # `minutes` before the session's close, or at once as MOC
 
-    minutes: int
+
+@dataclass(frozen=True, slots=True)
+class ExitRule:
+    """How a position opened by a signal is closed again."""
+
+    trigger: ExitTrigger
+    minutes: int = 0
+    at_time: str | None = None
+    zone: str = "UTC"
+    immediate: bool = False
     order_type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
 
 
 @dataclass(slots=True)
@@ -76,7 +87,7 @@ class Signal:
     source_id: str | None = None
     replace_existing: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
-    timed_exit: TimedExit | None = None
+    exit_rule: ExitRule | None = None
     status: SignalStatus = SignalStatus.PENDING
     status_reason: str | None = None
     route: str = "api.v1.signals"

@@ -78,6 +78,7 @@ class TimeInForce(StrEnum):
     CLS = "cls"
     IOC = "ioc"
     FOK = "fok"
+    GTD = "gtd"  # good until the signal's expiresAt
 
 
 class OrderPurpose(StrEnum):

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from tradewire import config
+from tradewire.adapters.calendars import known_market
 from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
 from tradewire.domain.errors import TradewireError
@@ -113,16 +114,22 @@ def worker() -> None:
 
 @accounts_app.command("create")
 def accounts_create(name: Annotated[str, typer.Option()], broker: str = "paper",
-                    cash: str = "100000", user: str = "admin", as_json: JsonOpt = False) -> None:
+                    cash: str = "100000", user: str = "admin",
+                    market: Annotated[str, typer.Option(
+                        help="exchange calendar code (XNYS, XNAS, XLON ...) or 24/7")] = "XNYS",
+                    as_json: JsonOpt = False) -> None:
     """A trading account for a user (the admin by default)."""
     c = _container()
     try:
+        if not known_market(market):
+            raise TradewireError(f"unknown market {market}", code="UNKNOWN_MARKET")
         owner = _user(c, user)
         account = accounts.create_account(owner, name, broker=broker, cash=Decimal(cash),
-                                          deps=c.deps)
+                                          deps=c.deps, market=market)
     except TradewireError as exc:
         _fail(exc, as_json)
-    _emit({"id": account.id, "name": account.name, "broker": account.broker}, as_json)
+    _emit({"id": account.id, "name": account.name, "broker": account.broker,
+           "market": account.market}, as_json)
 
 
 @keys_app.command("create")

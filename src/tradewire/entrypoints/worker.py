@@ -8,7 +8,7 @@ import time
 
 from tradewire.bootstrap import Container
 from tradewire.services.scheduler import run_due_jobs
-from tradewire.services.submit import reconcile_open_orders, submit_claimable
+from tradewire.services.submit import apply_clock, reconcile_open_orders, submit_claimable
 
 log = logging.getLogger("tradewire.worker")
 RECONCILE_EVERY_S = 5.0
@@ -23,7 +23,7 @@ class Worker:
 
     def run_once(self) -> int:
         """One pass over every kind of work; returns how much it did."""
-        done = run_due_jobs(self.c.deps) + submit_claimable(self.c.deps)
+        done = apply_clock(self.c.deps) + run_due_jobs(self.c.deps) + submit_claimable(self.c.deps)
         if time.monotonic() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._last_reconcile = time.monotonic()
             done += reconcile_open_orders(self.c.deps)

@@ -45,7 +45,7 @@ def create_account(user_id: str, name: str, *, broker: str, cash: Decimal, deps:
                                  at=account.created_at, account_id=account.id,
                                  data={"broker": broker, "cash": str(cash)}))
         uow.commit()
-    deps.brokers.for_account(account).open_account(account.id, cash)
+    deps.brokers.for_account(account).open_account(account.id, cash, market)
     return account
 
 

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from tradewire.services.ports import Brokers, Clock, MarketPrices, UnitOfWorkFactory
+from tradewire.services.ports import (
+    Brokers,
+    Clock,
+    MarketCalendar,
+    MarketPrices,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -15,6 +21,7 @@ class Deps:
     clock: Clock
     brokers: Brokers
     prices: MarketPrices
+    calendar: MarketCalendar
     # Wakes the worker when new work is stored (a no-op when no worker runs here).
     wake: Callable[[], None] = field(default=lambda: None)
     lease: timedelta = timedelta(seconds=30)

@@ -13,6 +13,7 @@ from tradewire.domain.audit import AuditEvent
 from tradewire.domain.jobs import Job
 from tradewire.domain.orders import Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
+from tradewire.domain.sessions import Session
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import OrderType, Side, TimeInForce
 
@@ -36,6 +37,7 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     extended_hours: bool = False
+    expires_at: datetime | None = None  # gtd
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,7 @@ class BrokerUnavailable(Exception):
 class Broker(Protocol):
     name: str
 
-    def open_account(self, account_ref: str, cash: Decimal) -> None: ...
+    def open_account(self, account_ref: str, cash: Decimal, market: str = "XNYS") -> None: ...
     def submit(self, request: OrderRequest) -> BrokerOrder: ...
     def lookup(self, account_ref: str, client_order_id: str) -> BrokerOrder | None: ...
     def cancel(self, account_ref: str, client_order_id: str) -> BrokerOrder | None: ...
@@ -92,6 +94,14 @@ class PriceDrivenBroker(Broker, Protocol):
     """A broker that matches its own orders against tradewire's ticks (the paper broker)."""
 
     def on_ticks(self, ticks: Sequence[Tick]) -> list[tuple[str, BrokerOrder]]: ...
+    def on_clock(self, now: datetime) -> list[tuple[str, BrokerOrder]]: ...
+
+
+class MarketCalendar(Protocol):
+    """Trading sessions of a market (an exchange-calendars code such as XNYS, or 24/7)."""
+
+    def session_at_or_after(self, market: str, at: datetime) -> Session: ...
+    def next_open(self, market: str, at: datetime) -> datetime: ...
 
 
 class Brokers(Protocol):

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.errors import Rejected
-from tradewire.domain.intents import timed_exit_order
+from tradewire.domain.intents import exit_order
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import new_id
@@ -45,7 +45,7 @@ def _run(job: Job, deps: Deps) -> None:
         {
             JobKind.PROCESS_SIGNAL: _process_signal,
             JobKind.EXPIRE_SIGNAL: _expire_signal,
-            JobKind.TIMED_EXIT: _timed_exit,
+            JobKind.EXIT: _exit,
         }[job.kind](job, deps)
     except Rejected as refused:
         _finish(job, deps, JobStatus.DONE, f"refused: {refused.message}")
@@ -105,25 +105,27 @@ def _expire_signal(job: Job, deps: Deps) -> None:
         uow.commit()
 
 
-def _timed_exit(job: Job, deps: Deps) -> None:
+def _exit(job: Job, deps: Deps) -> None:
+    """Place the exit an ExitRule asked for, closing what the entry still holds."""
     now = deps.clock.now()
     with deps.uow() as uow:
         signal = uow.signals.get(job.signal_id)
         entry = uow.orders.get(job.payload["order_id"])
-        assert signal is not None and entry is not None and signal.timed_exit is not None
-        exit_order = timed_exit_order(
-            signal, signal.timed_exit, entry=entry, order_id=new_id(), at=now,
-            position=uow.positions.get(signal.account_id, signal.symbol))
-        if exit_order is None:
+        assert signal is not None and entry is not None and signal.exit_rule is not None
+        uow.positions.lock(signal.account_id, signal.symbol, now)
+        order = exit_order(signal, signal.exit_rule, entry=entry, order_id=new_id(), at=now,
+                           position=uow.positions.get(signal.account_id, signal.symbol))
+        if order is None:
             _close(uow, job, JobStatus.DONE, "nothing left to close", deps)
             uow.commit()
             return
-        if uow.orders.by_client_id(exit_order.client_order_id) is None:
-            uow.orders.add(exit_order)
-            uow.audit.add_many([order_event(exit_order, "OrderCreated", now),
-                                signal_event(signal, "TimedExitFired", now, order_id=exit_order.id)])
+        existing = uow.orders.by_client_id(order.client_order_id)
+        if existing is None:
+            uow.orders.add(order)
+            uow.audit.add_many([order_event(order, "OrderCreated", now),
+                                signal_event(signal, "ExitFired", now, order_id=order.id)])
         else:
-            exit_order = uow.orders.by_client_id(exit_order.client_order_id)
-        _close(uow, job, JobStatus.DONE, f"exit order {exit_order.id} stored", deps)
+            order = existing
+        _close(uow, job, JobStatus.DONE, f"exit order {order.id} stored", deps)
         uow.commit()
-    submit_order(exit_order.id, deps)
+    submit_order(order.id, deps)

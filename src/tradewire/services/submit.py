@@ -13,12 +13,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from tradewire.domain.audit import AuditEvent
+from tradewire.domain.exits import exit_due_at
 from tradewire.domain.jobs import Job, JobKind
 from tradewire.domain.orders import ACKNOWLEDGED, Fill, Order, OrderStatus, apply_fill
 from tradewire.domain.orders import client_order_id as make_client_order_id
 from tradewire.domain.positions import apply_fill as position_after
+from tradewire.domain.sessions import Session
 from tradewire.domain.signals import SignalStatus
-from tradewire.domain.values import OrderPurpose, new_id
+from tradewire.domain.values import OrderPurpose, OrderType, TimeInForce, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import (
@@ -31,6 +33,7 @@ from tradewire.services.ports import (
     UnitOfWork,
 )
 
+AUCTIONS = frozenset({TimeInForce.OPG, TimeInForce.CLS})  # orders made to wait for a bell
 LOOKUP_DELAYS = (0.05, 0.2, 0.5)  # brokers lag: one "not found" right after a timeout proves nothing
 
 
@@ -42,6 +45,9 @@ def submit_order(order_id: str, deps: Deps) -> Order | None:
         if order is None or not uow.orders.claim(order_id, deps.worker_id, now, now + deps.lease):
             return order
         account = uow.accounts.get(order.account_id)
+        if order.status is OrderStatus.NEW and _held(uow, order, account.market, deps, now):
+            uow.commit()
+            return uow.orders.get(order_id)
         uow.audit.add(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
                                   from_status=str(order.status)))
         uow.commit()
@@ -56,6 +62,29 @@ def submit_order(order_id: str, deps: Deps) -> Order | None:
     if report is None:
         return order  # still unknown: the lease lapses and the sweep looks again
     return record_reports([(order.client_order_id, report)], deps)[0]
+
+
+def _held(uow: UnitOfWork, order: Order, market: str, deps: Deps, now: datetime) -> bool:
+    """A market order while the market is shut waits for the open, or expires before it."""
+    if order.order_type is not OrderType.MARKET or order.time_in_force in AUCTIONS:
+        return False
+    opens_at = deps.calendar.next_open(market, now)
+    if opens_at <= now:
+        return False
+    signal = uow.signals.get(order.signal_id) if order.signal_id else None
+    if signal is not None and signal.valid_until is not None and signal.valid_until <= opens_at:
+        reason = f"market closed until {opens_at.isoformat()}, after validUntil"
+        # The claim above already moved the row to submitting.
+        uow.orders.save(order.moved_to(OrderStatus.CANCELED, reason=reason),
+                        OrderStatus.SUBMITTING, now, lease_owner=None, lease_until=None)
+        if uow.signals.move(signal, SignalStatus.EXPIRED, now, reason=reason):
+            uow.audit.add(signal_event(signal, "SignalExpired", now, from_status=str(signal.status),
+                                       to_status="expired", reason=reason))
+        return True
+    uow.orders.hold(order.id, opens_at, now)
+    uow.audit.add(order_event(order, "OrderHeld", now, hold_until=opens_at.isoformat(),
+                              reason="market closed"))
+    return True
 
 
 def _find(broker: Broker, order: Order) -> BrokerOrder | None:
@@ -76,6 +105,7 @@ def _request(order: Order) -> OrderRequest:
         symbol=order.symbol, side=order.side, qty=order.qty, order_type=order.order_type,
         time_in_force=order.time_in_force, limit_price=order.limit_price,
         stop_price=order.stop_price, extended_hours=order.extended_hours,
+        expires_at=order.expires_at,
     )
 
 
@@ -83,14 +113,15 @@ def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> li
     """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
     now = deps.clock.now()
     with deps.uow() as uow:
-        out = [_record(uow, coid, report, now) for coid, report in reports]
+        out = [_record(uow, coid, report, now, deps) for coid, report in reports]
         uow.commit()
     if any(o is not None and o.status is OrderStatus.FILLED for o in out):
         deps.wake()
     return out
 
 
-def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime) -> Order | None:
+def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
+            deps: Deps) -> Order | None:
     before = uow.orders.by_client_id(coid)
     if before is None:
         return None
@@ -114,7 +145,7 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime) -> O
     if not uow.orders.save(order, before.status, now, **extra):
         raise RuntimeError(f"order {order.id} moved under us; the report will be applied again")
     uow.audit.add_many(events)
-    _follow_signal(uow, before, order, now)
+    _follow_signal(uow, before, order, now, deps)
     return order
 
 
@@ -139,7 +170,8 @@ def _with_broker_id(order: Order, report: BrokerOrder) -> Order:
     return replace(order, broker_order_id=report.broker_order_id)
 
 
-def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime) -> None:
+def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
+                   deps: Deps) -> None:
     """Carry the order's news to its signal: executed, rejected, or a timed exit to arm."""
     if order.signal_id is None or order.client_order_id != make_client_order_id(
             order.signal_id, "entry"):
@@ -159,15 +191,26 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime) 
             uow.audit.add(signal_event(signal, f"Signal{target.title()}", now,
                                        from_status="queued", to_status=str(target),
                                        order_id=order.id))
-    arms = (signal.timed_exit is not None and order.purpose is OrderPurpose.ENTRY
+    arms = (signal.exit_rule is not None and order.purpose is OrderPurpose.ENTRY
             and order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED)
     if arms:
-        assert signal.timed_exit is not None
-        due = now + timedelta(minutes=signal.timed_exit.minutes)
-        uow.jobs.add(Job(id=new_id(), kind=JobKind.TIMED_EXIT, due_at=due, created_at=now,
+        assert signal.exit_rule is not None
+        market = uow.accounts.get(order.account_id).market
+        due = exit_due_at(signal.exit_rule, now, _closing_session(deps, market, now))
+        uow.jobs.add(Job(id=new_id(), kind=JobKind.EXIT, due_at=due, created_at=now,
                          signal_id=signal.id, account_id=signal.account_id,
                          payload={"order_id": order.id}))
-        uow.audit.add(signal_event(signal, "TimedExitArmed", now, due_at=due.isoformat()))
+        uow.audit.add(signal_event(signal, "ExitArmed", now, due_at=due.isoformat(),
+                                   trigger=str(signal.exit_rule.trigger)))
+
+
+def _closing_session(deps: Deps, market: str, at: datetime) -> Session:
+    """The next session to close after `at`: today's, or the next one after today's close."""
+    session = deps.calendar.session_at_or_after(market, at)
+    if at >= session.close_at:
+        session = deps.calendar.session_at_or_after(market, session.post_close_at
+                                                    or session.close_at + timedelta(seconds=1))
+    return session
 
 
 def submit_claimable(deps: Deps, limit: int = 50) -> int:
@@ -194,6 +237,15 @@ def reconcile_open_orders(deps: Deps, limit: int = 200) -> int:
             continue
         if found is not None and (found.status != order.status or found.filled_qty != order.filled_qty):
             reports.append((order.client_order_id, found))
+    if reports:
+        record_reports(reports, deps)
+    return len(reports)
+
+
+def apply_clock(deps: Deps) -> int:
+    """Let price-driven brokers act on the time: session closes, auctions, expiries."""
+    now = deps.clock.now()
+    reports = [r for broker in deps.brokers.price_driven() for r in broker.on_clock(now)]
     if reports:
         record_reports(reports, deps)
     return len(reports)

@@ -11,23 +11,25 @@ opening or adding to a short needs cash equal to its notional.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, text, update
 
 from tradewire.adapters.db import tables as t
 from tradewire.adapters.db.engine import Database
 from tradewire.adapters.db.repositories import insert_ignore
 from tradewire.domain.matching import FillModel, Working, match
 from tradewire.domain.orders import OrderStatus
+from tradewire.domain.sessions import Phase
 from tradewire.domain.values import ZERO, OrderType, Side, TimeInForce, new_id
 from tradewire.services.ports import (
     BrokerAccount,
     BrokerFill,
     BrokerOrder,
     Clock,
+    MarketCalendar,
     OrderRequest,
     Tick,
 )
@@ -38,16 +40,19 @@ WORKING = (str(OrderStatus.ACCEPTED),)
 class PaperBroker:
     name = "paper"
 
-    def __init__(self, db: Database, clock: Clock, model: FillModel | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock, calendar: MarketCalendar,
+                 model: FillModel | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._calendar = calendar
         self.model = model or FillModel()
 
     # ---- the Broker port ----------------------------------------------------------------
 
-    def open_account(self, account_ref: str, cash: Decimal) -> None:
+    def open_account(self, account_ref: str, cash: Decimal, market: str = "XNYS") -> None:
         with self._write() as conn:
             insert_ignore(conn, t.paper_accounts, {"account_ref": account_ref, "cash": cash,
+                                                   "market": market,
                                                    "created_at": self._clock.now()})
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
@@ -58,13 +63,24 @@ class PaperBroker:
                 return self._report(conn, existing)
             row = self._new_row(request)
             row["status"], row["reason"] = self._admit(conn, request)
+            market = self._market(conn, request.account_ref)
+            if market is not None:
+                row.update(self._session_fields(request, market, row["created_at"]))
             conn.execute(t.paper_orders.insert().values(**row))
             if row["status"] == str(OrderStatus.ACCEPTED):
-                price = self._last_price(conn, request.symbol)
-                if price is not None:
-                    self._match(conn, row, price, on_arrival=True)
+                self._arrive(conn, row, market)
             return self._report(conn, self._order_row(conn, request.account_ref,
                                                       request.client_order_id))
+
+    def _arrive(self, conn: Connection, row: dict[str, Any], market: str | None) -> None:
+        """The first look at a new order: match it now if it may trade and a price is known."""
+        price = self._last_price(conn, row["symbol"])
+        if self._may_trade(row, market, row["created_at"]) and price is not None:
+            self._match(conn, row, price, on_arrival=True)
+        elif row["time_in_force"] in (str(TimeInForce.IOC), str(TimeInForce.FOK)):
+            # ioc and fok never rest: no price or no trading now means cancel.
+            self._set(conn, row, status=str(OrderStatus.CANCELED),
+                      reason=f"{row['time_in_force']} not marketable on arrival")
 
     def lookup(self, account_ref: str, client_order_id: str) -> BrokerOrder | None:
         with self._read() as conn:
@@ -88,7 +104,7 @@ class PaperBroker:
             for symbol, qty in self._positions(conn, account_ref).items():
                 equity += qty * (self._last_price(conn, symbol) or ZERO)
             return BrokerAccount(cash=cash, equity=equity,
-                                 buying_power=cash - self._reserved(conn, account_ref))
+                                 buying_power=self._buying_power(conn, account_ref, cash))
 
     def positions(self, account_ref: str) -> dict[str, Decimal]:
         with self._read() as conn:
@@ -98,16 +114,96 @@ class PaperBroker:
         """Match resting orders against each tick, in order; report the orders that moved."""
         moved: dict[tuple[str, str], None] = {}
         with self._write() as conn:
+            self._serialise_matching(conn)
+            markets: dict[str, str | None] = {}
             for tick in ticks:
                 q = select(t.paper_orders).where(t.paper_orders.c.symbol == tick.symbol,
                                                  t.paper_orders.c.status.in_(WORKING))
                 q = q.with_for_update()
                 for row in [dict(r._mapping) for r in conn.execute(q.order_by(
                         t.paper_orders.c.created_at))]:
-                    if self._match(conn, row, tick.price, on_arrival=False, at=tick.ts):
-                        moved[(row["account_ref"], row["client_order_id"])] = None
+                    ref = row["account_ref"]
+                    if ref not in markets:
+                        markets[ref] = self._market(conn, ref)
+                    if self._on_tick(conn, row, tick, markets[ref]):
+                        moved[(ref, row["client_order_id"])] = None
             return [(coid, self._report(conn, self._order_row(conn, ref, coid)))
                     for ref, coid in moved]
+
+    def on_clock(self, now: datetime) -> list[tuple[str, BrokerOrder]]:
+        """Act on the time: expire day and gtd orders, fill close-auction orders at the close."""
+        moved = []
+        with self._write() as conn:
+            self._serialise_matching(conn)
+            p = t.paper_orders.c
+            q = (select(t.paper_orders).where(p.status.in_(WORKING), or_(
+                    p.expires_at <= now, p.auction_at <= now)).with_for_update())
+            for row in [dict(r._mapping) for r in conn.execute(q.order_by(p.created_at))]:
+                if row["auction_at"] is not None and row["auction_at"] <= now:
+                    price = self._last_price(conn, row["symbol"])
+                    if price is not None:
+                        self._fill(conn, row, row["qty"] - row["filled_qty"], price,
+                                   row["auction_at"])
+                    else:
+                        self._set(conn, row, status=str(OrderStatus.EXPIRED),
+                                  reason="no price at the close auction")
+                else:
+                    self._set(conn, row, status=str(OrderStatus.EXPIRED),
+                              reason=f"{row['time_in_force']} order expired")
+                moved.append((row["client_order_id"], self._report(conn, row)))
+        return moved
+
+    # ---- sessions -------------------------------------------------------------------------
+
+    def _session_fields(self, r: OrderRequest, market: str, now: datetime) -> dict[str, Any]:
+        """When the order may first trade, when it expires, and for cls its auction time."""
+        session = self._calendar.session_at_or_after(market, now)
+        if now >= session.close_at:  # after the close: the next session is the one that counts
+            session = self._calendar.session_at_or_after(
+                market, session.post_close_at or session.close_at + timedelta(seconds=1))
+        out: dict[str, Any] = {"extended_hours": r.extended_hours}
+        if r.time_in_force is TimeInForce.OPG:
+            opens = session.open_at if now < session.open_at else self._calendar.session_at_or_after(
+                market, session.post_close_at or session.close_at).open_at
+            out["active_from"] = opens
+        elif r.time_in_force is TimeInForce.CLS:
+            out["auction_at"] = session.close_at
+        elif r.time_in_force is TimeInForce.DAY:
+            out["expires_at"] = (session.post_close_at or session.close_at) if r.extended_hours \
+                else session.close_at
+        elif r.time_in_force is TimeInForce.GTD:
+            out["expires_at"] = r.expires_at
+        return out
+
+    def _may_trade(self, row: dict[str, Any], market: str | None, at: datetime) -> bool:
+        """Continuous trading: regular hours, or extended hours for orders that allow them."""
+        if row["time_in_force"] == str(TimeInForce.CLS):
+            return False  # fills only at the close auction (on_clock)
+        if row["active_from"] is not None and at < row["active_from"]:
+            return False
+        if row["expires_at"] is not None and at >= row["expires_at"]:
+            return False
+        if market is None:
+            return True
+        phase = self._calendar.session_at_or_after(market, at).phase(at)
+        return phase is Phase.REGULAR or (row["extended_hours"] and phase in (Phase.PRE,
+                                                                              Phase.POST))
+
+    def _on_tick(self, conn: Connection, row: dict[str, Any], tick: Tick,
+                 market: str | None) -> bool:
+        if row["expires_at"] is not None and tick.ts >= row["expires_at"]:
+            return False  # on_clock expires it
+        if not self._may_trade(row, market, tick.ts):
+            return False
+        if row["time_in_force"] == str(TimeInForce.OPG):
+            # The opening auction: the first regular-hours price at or after the open.
+            self._fill(conn, row, row["qty"] - row["filled_qty"], tick.price, tick.ts)
+            return True
+        return self._match(conn, row, tick.price, on_arrival=False, at=tick.ts)
+
+    def _market(self, conn: Connection, ref: str) -> str | None:
+        q = select(t.paper_accounts.c.market).where(t.paper_accounts.c.account_ref == ref)
+        return conn.execute(q).scalar_one_or_none()
 
     # ---- the book -----------------------------------------------------------------------
 
@@ -125,7 +221,7 @@ class PaperBroker:
         if cash is None:
             return str(OrderStatus.REJECTED), "unknown paper account"
         need = self._cash_needed(conn, r)
-        if need is not None and need > cash - self._reserved(conn, r.account_ref):
+        if need is not None and need > self._buying_power(conn, r.account_ref, cash):
             return str(OrderStatus.REJECTED), "insufficient buying power"
         return str(OrderStatus.ACCEPTED), None
 
@@ -163,6 +259,7 @@ class PaperBroker:
               at: datetime) -> None:
         side = Side(row["side"])
         fee = self.model.fee(qty, price)
+        self._lock_account(conn, row["account_ref"])  # cash is read, then written back
         conn.execute(t.paper_fills.insert().values(
             fill_id=new_id(), broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
@@ -182,7 +279,8 @@ class PaperBroker:
             "client_order_id": r.client_order_id, "symbol": r.symbol, "side": str(r.side),
             "qty": r.qty, "order_type": str(r.order_type), "time_in_force": str(r.time_in_force),
             "limit_price": r.limit_price, "stop_price": r.stop_price, "triggered": False,
-            "filled_qty": ZERO, "created_at": self._clock.now(),
+            "filled_qty": ZERO, "created_at": self._clock.now(), "extended_hours": r.extended_hours,
+            "active_from": None, "expires_at": None, "auction_at": None,
         }
 
     def _set(self, conn: Connection, row: dict[str, Any], **values: Any) -> None:
@@ -208,6 +306,12 @@ class PaperBroker:
                            status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
                            fills=fills, reason=row["reason"])
 
+    def _serialise_matching(self, conn: Connection) -> None:
+        """One matcher at a time across processes (PostgreSQL); SQLite already has one writer.
+        Matching then locks account rows, so without this two matchers could deadlock."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7265626)"))
+
     def _lock_account(self, conn: Connection, ref: str) -> None:
         """Serialise one account's orders across processes (PostgreSQL; SQLite locks the file)."""
         q = select(t.paper_accounts.c.cash).where(t.paper_accounts.c.account_ref == ref)
@@ -217,6 +321,15 @@ class PaperBroker:
         q = select(t.paper_accounts.c.cash).where(t.paper_accounts.c.account_ref == ref)
         cash = conn.execute(q).scalar_one_or_none()
         return missing if cash is None else cash
+
+    def _buying_power(self, conn: Connection, ref: str, cash: Decimal) -> Decimal:
+        """Cash, less what resting buys reserve, less twice the value of open shorts: their
+        sale proceeds sit in cash but are owed back, and each holds margin equal to its value."""
+        shorts = ZERO
+        for symbol, qty in self._positions(conn, ref).items():
+            if qty < 0:
+                shorts += -qty * (self._last_price(conn, symbol) or ZERO)
+        return cash - self._reserved(conn, ref) - 2 * shorts
 
     def _reserved(self, conn: Connection, ref: str) -> Decimal:
         """Cash held back for resting buy orders at their limit (or stop) price."""

@@ -17,7 +17,7 @@ from tradewire.domain.audit import AuditEvent
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
-from tradewire.domain.signals import Signal, SignalStatus, TimedExit
+from tradewire.domain.signals import ExitRule, ExitTrigger, Signal, SignalStatus
 from tradewire.domain.values import (
     Action,
     ExecuteMode,
@@ -106,6 +106,26 @@ class ApiKeyRepo(_Repo):
         return self.conn.execute(q).rowcount == 1
 
 
+def _exit_rule_row(rule: ExitRule | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    row = asdict(rule)
+    for k in ("trigger", "order_type", "time_in_force"):
+        row[k] = str(row[k])
+    row["limit_price"] = str(rule.limit_price) if rule.limit_price is not None else None
+    return row
+
+
+def _exit_rule(row: dict[str, Any] | None) -> ExitRule | None:
+    if row is None:
+        return None
+    return ExitRule(**{
+        **row, "trigger": ExitTrigger(row["trigger"]), "order_type": OrderType(row["order_type"]),
+        "time_in_force": TimeInForce(row["time_in_force"]),
+        "limit_price": Decimal(row["limit_price"]) if row["limit_price"] is not None else None,
+    })
+
+
 def _signal_row(s: Signal) -> dict[str, Any]:
     return {
         "id": s.id, "account_id": s.account_id, "source_id": s.source_id,
@@ -116,11 +136,7 @@ def _signal_row(s: Signal) -> dict[str, Any]:
         "time_in_force": str(s.time_in_force), "extended_hours": s.extended_hours,
         "scheduled_at": s.scheduled_at, "valid_until": s.valid_until,
         "strategy_id": s.strategy_id, "metadata": s.metadata or None,
-        "timed_exit": (
-            {"minutes": s.timed_exit.minutes, "order_type": str(s.timed_exit.order_type),
-             "limit_price": str(s.timed_exit.limit_price)
-             if s.timed_exit.limit_price is not None else None}
-            if s.timed_exit else None),
+        "exit_rule": _exit_rule_row(s.exit_rule),
         "status": str(s.status), "status_reason": s.status_reason,
         "created_at": s.created_at, "updated_at": s.created_at,
     }
@@ -128,7 +144,6 @@ def _signal_row(s: Signal) -> dict[str, Any]:
 
 def _signal(row: Any) -> Signal:
     m = row._mapping
-    te = m["timed_exit"]
     return Signal(
         id=m["id"], account_id=m["account_id"], symbol=m["symbol"], action=Action(m["action"]),
         quantity=m["quantity"], execute_mode=ExecuteMode(m["execute_mode"]),
@@ -138,10 +153,7 @@ def _signal(row: Any) -> Signal:
         extended_hours=m["extended_hours"], scheduled_at=m["scheduled_at"],
         valid_until=m["valid_until"], strategy_id=m["strategy_id"], source_id=m["source_id"],
         metadata=m["metadata"] or {},
-        timed_exit=TimedExit(
-            minutes=te["minutes"], order_type=OrderType(te["order_type"]),
-            limit_price=Decimal(te["limit_price"]) if te["limit_price"] is not None else None,
-        ) if te else None,
+        exit_rule=_exit_rule(m["exit_rule"]),
         status=SignalStatus(m["status"]), status_reason=m["status_reason"], route=m["route"],
     )
 
@@ -205,7 +217,8 @@ def _order_row(o: Order, at: datetime) -> dict[str, Any]:
 
 def _order(row: Any) -> Order:
     m = dict(row._mapping)
-    for k in ("lease_owner", "lease_until", "attempts", "submitted_at", "updated_at"):
+    for k in ("lease_owner", "lease_until", "attempts", "submitted_at", "updated_at",
+              "hold_until"):
         m.pop(k, None)
     return Order(**{
         **m, "side": Side(m["side"]), "order_type": OrderType(m["order_type"]),
@@ -239,11 +252,18 @@ class OrderRepo(_Repo):
              .values(**values, **extra))
         return self.conn.execute(q).rowcount == 1
 
+    def hold(self, order_id: str, until: datetime, now: datetime) -> None:
+        """Put a claimed order back, not to be claimed again before `until`."""
+        q = (update(t.orders).where(t.orders.c.id == order_id)
+             .values(status=str(OrderStatus.NEW), hold_until=until, lease_owner=None,
+                     lease_until=None, updated_at=now))
+        self.conn.execute(q)
+
     def claim(self, order_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
         """Take the submit lease of one order if it is free (new, or a lapsed lease)."""
         o = t.orders.c
         q = (update(t.orders)
-             .where(o.id == order_id, or_(
+             .where(o.id == order_id, or_(o.hold_until.is_(None), o.hold_until <= now), or_(
                  o.status == str(OrderStatus.NEW),
                  and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
              .values(status=str(OrderStatus.SUBMITTING), lease_owner=owner,
@@ -253,7 +273,7 @@ class OrderRepo(_Repo):
 
     def claimable(self, now: datetime, limit: int) -> list[str]:
         o = t.orders.c
-        q = (select(o.id).where(or_(
+        q = (select(o.id).where(or_(o.hold_until.is_(None), o.hold_until <= now), or_(
                 o.status == str(OrderStatus.NEW),
                 and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
              .order_by(o.created_at).limit(limit))

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from tradewire.adapters.db.types import ExactDecimal, UTCDateTime
@@ -82,7 +83,7 @@ signals = Table(
     Column("valid_until", UTCDateTime, nullable=True),
     Column("strategy_id", String(36), nullable=True),
     Column("metadata", JSON, nullable=True),
-    Column("timed_exit", JSON, nullable=True),
+    Column("exit_rule", JSON, nullable=True),
     Column("status", String(20), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("replaced_by", ID, nullable=True),
@@ -116,6 +117,8 @@ orders = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", UTCDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    Column("hold_until", UTCDateTime, nullable=True),  # a market order waiting for the open
+    Column("expires_at", UTCDateTime, nullable=True),  # gtd: the signal's expiresAt
     Column("created_at", UTCDateTime, nullable=False),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -192,6 +195,7 @@ paper_accounts = Table(
     "paper_account", metadata,
     Column("account_ref", String(100), primary_key=True),
     Column("cash", ExactDecimal, nullable=False),
+    Column("market", String(20), nullable=False, server_default="XNYS"),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -208,6 +212,10 @@ paper_orders = Table(
     Column("limit_price", ExactDecimal, nullable=True),
     Column("stop_price", ExactDecimal, nullable=True),
     Column("triggered", Boolean, nullable=False),
+    Column("extended_hours", Boolean, nullable=False, server_default=false()),
+    Column("active_from", UTCDateTime, nullable=True),  # opg: the open it waits for
+    Column("expires_at", UTCDateTime, nullable=True),  # day: the session's close; gtd
+    Column("auction_at", UTCDateTime, nullable=True),  # cls: the close it fills at
     Column("status", String(20), nullable=False),
     Column("filled_qty", ExactDecimal, nullable=False),
     Column("reason", Text, nullable=True),

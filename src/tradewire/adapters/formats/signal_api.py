@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from tradewire.adapters.formats.errors import detail, details_of
 from tradewire.domain.orders import Order
-from tradewire.domain.signals import Signal, SignalStatus, TimedExit
+from tradewire.domain.signals import ExitRule, ExitTrigger, Signal, SignalStatus
 from tradewire.domain.values import (
     Action,
     ExecuteMode,
@@ -21,6 +22,18 @@ from tradewire.domain.values import (
     TimeInForce,
     new_id,
 )
+
+
+class V1TimeInForce(StrEnum):
+    """Seed 004's time-in-force values (gtd belongs to the ingest API only)."""
+
+    DAY = "day"
+    GTC = "gtc"
+    OPG = "opg"
+    CLS = "cls"
+    IOC = "ioc"
+    FOK = "fok"
+
 
 Price = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
 Quantity = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
@@ -44,7 +57,7 @@ class SignalRequest(BaseModel):
     orderType: OrderType = OrderType.MARKET
     limitPrice: Price | None = None
     stopPrice: Price | None = None
-    timeInForce: TimeInForce = TimeInForce.DAY
+    timeInForce: V1TimeInForce = V1TimeInForce.DAY
     extendedHours: StrictBool = False
     validUntil: datetime | None = None
     sourceId: str | None = Field(default=None, min_length=1, max_length=255)
@@ -58,12 +71,7 @@ class SignalRequest(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown IANA timezone '{value}'") from exc
-        return value
+        return check_zone(value)
 
     @field_validator("metadata")
     @classmethod
@@ -71,6 +79,16 @@ class SignalRequest(BaseModel):
         if value is not None and len(repr(value)) > MAX_METADATA_CHARS:
             raise ValueError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
         return value
+
+
+def check_zone(value: str | None) -> str | None:
+    """The name itself if it is an IANA timezone."""
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone '{value}'") from exc
+    return value
 
 
 class BadRequest(Exception):
@@ -121,7 +139,7 @@ def _cross_field_problems(r: SignalRequest, now: datetime) -> list[dict[str, Any
     need(r.orderType.needs_stop_price or r.stopPrice is None,
          "stopPrice is only used by stop and stopLimit orders", "stopPrice")
     need(not r.extendedHours or (r.orderType is OrderType.LIMIT
-                                 and r.timeInForce is TimeInForce.DAY),
+                                 and r.timeInForce is V1TimeInForce.DAY),
          "extendedHours requires a limit order with timeInForce day", "extendedHours")
     _exit_problems(r, need)
     if r.validUntil is not None and r.timezone is not None:
@@ -159,18 +177,18 @@ def _to_signal(r: SignalRequest, now: datetime, route: str) -> Signal:
     zone = r.timezone or "UTC"
     timed = None
     if r.exitTriggerType == "timed" and r.exitTriggerValue is not None:
-        timed = TimedExit(minutes=r.exitTriggerValue,
+        timed = ExitRule(trigger=ExitTrigger.AFTER_FILL, minutes=r.exitTriggerValue,
                           order_type=OrderType(r.exitOrderType or "market"),
                           limit_price=r.exitLimitPrice)
     return Signal(
         id=new_id(), account_id=str(r.accountId), symbol=r.symbol.strip().upper(),
         action=r.action, quantity=r.quantity, execute_mode=r.executeMode, created_at=now,
         quantity_type=r.quantityType, order_type=r.orderType, limit_price=r.limitPrice,
-        stop_price=r.stopPrice, time_in_force=r.timeInForce, extended_hours=r.extendedHours,
+        stop_price=r.stopPrice, time_in_force=TimeInForce(r.timeInForce), extended_hours=r.extendedHours,
         scheduled_at=to_utc(r.scheduledProcessAt, zone) if r.scheduledProcessAt else None,
         valid_until=to_utc(r.validUntil, zone) if r.validUntil else None,
         strategy_id=str(r.strategyId) if r.strategyId else None, source_id=r.sourceId,
-        replace_existing=r.replaceExisting, metadata=r.metadata or {}, timed_exit=timed,
+        replace_existing=r.replaceExisting, metadata=r.metadata or {}, exit_rule=timed,
         route=route,
     )
 

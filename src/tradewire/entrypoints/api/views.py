@@ -14,7 +14,7 @@ from tradewire.domain.audit import AuditEvent
 from tradewire.domain.jobs import Job
 from tradewire.domain.orders import Order
 from tradewire.domain.positions import Position
-from tradewire.domain.signals import Signal
+from tradewire.domain.signals import ExitRule, Signal
 from tradewire.services.ports import Page
 
 
@@ -50,11 +50,17 @@ def signal(s: Signal) -> dict[str, Any]:
         "status": str(s.status), "statusReason": s.status_reason, "sourceId": s.source_id,
         "strategyId": s.strategy_id, "scheduledAt": _t(s.scheduled_at),
         "validUntil": _t(s.valid_until), "metadata": s.metadata,
-        "exit": {"triggerType": "timed", "minutes": s.timed_exit.minutes,
-                 "orderType": str(s.timed_exit.order_type),
-                 "limitPrice": _d(s.timed_exit.limit_price)} if s.timed_exit else None,
+        "exitRule": _exit(s.exit_rule),
         "createdAt": _t(s.created_at),
     }
+
+
+def _exit(rule: ExitRule | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    return {"trigger": str(rule.trigger), "minutes": rule.minutes, "atTime": rule.at_time,
+            "timezone": rule.zone, "immediate": rule.immediate, "orderType": str(rule.order_type),
+            "limitPrice": _d(rule.limit_price), "timeInForce": str(rule.time_in_force)}
 
 
 def order(o: Order) -> dict[str, Any]:

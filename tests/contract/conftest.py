@@ -1,0 +1,58 @@
+"""Venues for the broker contract: each broker kind, with a way to move its market."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from tradewire.adapters.brokers.paper import PaperBroker
+from tradewire.adapters.clock import ManualClock
+from tradewire.bootstrap import Container
+from tradewire.domain.matching import FillModel
+from tradewire.services.ports import Broker, Tick
+
+
+@dataclass
+class Venue:
+    """A broker under test, the clock it reads, and a hand on its market."""
+
+    broker: Broker
+    clock: ManualClock
+    trade_at: Callable[[str, Decimal], None]  # the market trades `symbol` at `price`, a second later
+    with_costs: Callable[[FillModel], Venue] | None = None  # None: the venue's costs are its own
+    can_short: bool = True
+
+    def open(self, cash: str = "100000") -> str:
+        """A fresh account holding `cash`; returns its reference."""
+        ref = f"acct-{uuid.uuid4().hex[:12]}"
+        self.broker.open_account(ref, Decimal(cash))
+        return ref
+
+
+def paper_venue(container: Container, clock: ManualClock, model: FillModel | None = None) -> Venue:
+    # The `clock` fixture starts on Friday 2026-02-06 at 10:00 in New York: XNYS is open.
+    broker = (PaperBroker(container.db, clock, container.deps.calendar, model=model)
+              if model else container.paper)
+    prices = container.deps.prices
+
+    def trade_at(symbol: str, price: Decimal) -> None:
+        clock.advance(timedelta(seconds=1))
+        ticks = [Tick(symbol=symbol, price=Decimal(price), ts=clock.now())]
+        prices.record(ticks)
+        broker.on_ticks(ticks)
+
+    return Venue(broker=broker, clock=clock, trade_at=trade_at,
+                 with_costs=lambda m: paper_venue(container, clock, m))
+
+
+VENUES: dict[str, Callable[[Container, ManualClock], Venue]] = {"paper": paper_venue}
+
+
+@pytest.fixture(params=sorted(VENUES))
+def venue(request: pytest.FixtureRequest, container: Container, clock: ManualClock) -> Venue:
+    return VENUES[str(request.param)](container, clock)
