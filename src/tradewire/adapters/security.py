@@ -25,6 +25,9 @@ class SecretBox:
         prefix = KEY_PREFIX + secrets.token_hex(4)
         return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
 
+    def random_token(self) -> str:
+        return secrets.token_urlsafe(32)
+
     def hash_api_key(self, key: str) -> str:
         # Random keys need no slow hash: a keyed HMAC is unguessable without the server secret.
         return hmac.new(self._key, key.encode(), hashlib.sha256).hexdigest()

@@ -37,6 +37,7 @@ class Account:
     starting_cash: Decimal
     created_at: datetime
     market: str = "XNYS"
+    max_lag_s: int | None = None  # refuse alerts older than this many seconds (None: off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +60,17 @@ class Principal:
     is_admin: bool
     scopes: frozenset[Scope]
     account_ids: frozenset[str] | None = None
-    via: str = "jwt"  # "jwt" or "api_key"
+    via: str = "jwt"  # "jwt", "api_key", "access_token" or "partner"
     key_id: str | None = None
 
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes or Scope.ADMIN in self.scopes
 
     def can_see(self, account: Account) -> bool:
-        """Owners see their accounts (narrowed by the key), admins see all."""
+        """Owners see their accounts (narrowed by the key), admins see all, a partner sees
+        exactly the accounts that granted it."""
         if self.account_ids is not None and account.id not in self.account_ids:
             return False
+        if self.via == "partner":
+            return self.account_ids is not None
         return self.is_admin or account.user_id == self.user_id

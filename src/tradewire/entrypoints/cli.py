@@ -17,12 +17,16 @@ from tradewire.adapters.calendars import known_market
 from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
 from tradewire.domain.errors import TradewireError
-from tradewire.services import accounts
+from tradewire.services import accounts, capabilities
 
 app = typer.Typer(help="tradewire: trading signals in, broker orders out.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Trading accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Access tokens for /signal/execute-via-token.", no_args_is_help=True)
+partners_app = typer.Typer(help="Partners and the accounts they may trade.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(partners_app, name="partners")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
@@ -56,7 +60,7 @@ def _init(c: Container) -> dict[str, Any]:
     if not result.created:
         return {"created": False}
     data = {"created": True, "account_id": result.account_id, "api_key": result.api_key,
-            "access_token": None, "admin_username": result.admin_username,
+            "access_token": result.access_token, "admin_username": result.admin_username,
             "admin_password": result.admin_password}
     path = c.settings.data_dir / "initial-credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +156,44 @@ def keys_create(scopes: Annotated[str, typer.Option(help="comma separated")] =
         _fail(exc, as_json)
     _emit({"id": key.id, "key": plaintext, "prefix": key.prefix, "scopes": sorted(key.scopes)},
           as_json)
+
+
+@tokens_app.command("create")
+def tokens_create(account: Annotated[str, typer.Option()], as_json: JsonOpt = False) -> None:
+    """An access token bound to one account, for signal execution only (shown once)."""
+    c = _container()
+    try:
+        token, plaintext = capabilities.create_access_token(account, c.deps, c.secrets)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"id": token.id, "token": plaintext, "account_id": account}, as_json)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Revoke an access token by its id."""
+    c = _container()
+    _emit({"id": token_id, "revoked": capabilities.revoke_access_token(token_id, c.deps)}, as_json)
+
+
+@partners_app.command("create")
+def partners_create(name: Annotated[str, typer.Option()], as_json: JsonOpt = False) -> None:
+    """A partner and its Bearer token (shown once)."""
+    c = _container()
+    partner, token = capabilities.create_partner(name, c.deps, c.secrets)
+    _emit({"id": partner.id, "name": partner.name, "bearer_token": token}, as_json)
+
+
+@partners_app.command("grant")
+def partners_grant(partner: Annotated[str, typer.Option()],
+                   account: Annotated[str, typer.Option()], as_json: JsonOpt = False) -> None:
+    """Let a partner place orders for an account."""
+    c = _container()
+    try:
+        capabilities.grant_partner(partner, account, c.deps)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"partner_id": partner, "account_id": account, "granted": True}, as_json)
 
 
 @db_app.command("upgrade")

@@ -11,6 +11,7 @@ from tradewire.domain.accounts import ALL_SCOPES, Account, ApiKey, Principal, Sc
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.errors import NotFound, Rejected
 from tradewire.domain.values import new_id
+from tradewire.services.capabilities import create_access_token
 from tradewire.services.deps import Deps
 from tradewire.services.ports import Secrets
 
@@ -117,6 +118,7 @@ class Bootstrap:
     created: bool
     account_id: str | None = None
     api_key: str | None = None
+    access_token: str | None = None
     admin_username: str | None = None
     admin_password: str | None = None
 
@@ -130,4 +132,5 @@ def bootstrap(deps: Deps, secrets: Secrets, *, cash: Decimal = Decimal(100_000))
     admin = create_user("admin", password, is_admin=True, deps=deps, secrets=secrets)
     account = create_account(admin.id, "paper", broker="paper", cash=cash, deps=deps)
     _, key = create_api_key(admin.id, DEFAULT_KEY_SCOPES, None, deps=deps, secrets=secrets)
-    return Bootstrap(True, account.id, key, admin.username, password)
+    _, token = create_access_token(account.id, deps, secrets)
+    return Bootstrap(True, account.id, key, token, admin.username, password)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -35,12 +36,26 @@ class IngestResult:
     reason_code: str | None = None  # why a rejected signal was refused
 
 
-def ingest_signal(signal: Signal, principal: Principal, deps: Deps) -> IngestResult:
-    """Store `signal` (or find the one holding its sourceId) and, if immediate, send it."""
+OnStored = Callable[[UnitOfWork, Signal, datetime], None]
+
+
+def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
+                  received_at: datetime | None = None, alert_at: datetime | None = None,
+                  on_stored: OnStored | None = None) -> IngestResult:
+    """Store `signal` (or find the one holding its sourceId) and, if immediate, send it.
+
+    `on_stored` runs inside the same transaction once a new signal is stored (a trigger
+    row, for example), so both commit or neither does.
+    """
     equity = _equity_if_needed(signal, principal, deps)
     last_price = deps.prices.last_price(signal.symbol)
     with deps.uow() as uow:
         result = _store(signal, principal, uow, deps, equity, last_price)
+        if result.outcome is not Outcome.DUPLICATE:
+            uow.timings.mark(result.signal.id, received_at=received_at or result.signal.created_at,
+                             decided_at=deps.clock.now(), alert_at=alert_at)
+        if result.outcome is Outcome.CREATED and on_stored is not None:
+            on_stored(uow, result.signal, deps.clock.now())
         uow.commit()
     if result.outcome is Outcome.CREATED and result.order is not None:
         order = submit_order(result.order.id, deps)

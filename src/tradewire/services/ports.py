@@ -143,6 +143,10 @@ class UnitOfWork(Protocol):
     positions: Any
     jobs: Any
     audit: Any
+    access_tokens: Any
+    triggers: Any
+    partners: Any
+    timings: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -162,6 +166,7 @@ class Secrets(Protocol):
     """Hashing and signing of credentials, with a key kept outside the database."""
 
     def new_api_key(self) -> tuple[str, str]: ...  # (plaintext, visible prefix)
+    def random_token(self) -> str: ...  # 256 random bits, URL-safe
     def hash_api_key(self, key: str) -> str: ...
     def hash_password(self, password: str) -> str: ...
     def verify_password(self, password_hash: str, password: str) -> bool: ...

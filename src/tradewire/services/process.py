@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -36,13 +37,23 @@ def process_pending(signal_id: str, principal: Principal, deps: Deps) -> tuple[S
     return _reload(signal_id, deps), order
 
 
-def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus) -> Order | None:
-    """Move a waiting signal to queued with its order stored, then send the order."""
+BeforeQueue = Callable[[UnitOfWork, Signal, datetime], None]
+
+
+def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
+                 before_queue: BeforeQueue | None = None) -> Order | None:
+    """Move a waiting signal to queued with its order stored, then send the order.
+
+    `before_queue` runs first inside the same transaction and may raise to refuse (a one-use
+    token is consumed there, so using it and queueing the order are one atomic step).
+    """
     equity = _equity(signal, deps)
     last_price = deps.prices.last_price(signal.symbol)
     now = deps.clock.now()
     with deps.uow() as uow:
         current = uow.signals.get(signal.id)
+        if before_queue is not None and current is not None:
+            before_queue(uow, current, now)
         if current is None or current.status is not expected:
             raise Rejected(f"signal {signal.id} is {current.status if current else 'gone'}")
         if current.is_expired(now):
@@ -64,6 +75,7 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus) -> Order
             uow.commit()
             raise
         uow.signals.move(current, SignalStatus.QUEUED, now)
+        uow.timings.mark(current.id, received_at=now, decided_at=now)
         uow.orders.add(order)
         uow.jobs.cancel_for_signal(current.id, now, "signal processed")
         uow.audit.add_many([

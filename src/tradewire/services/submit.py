@@ -50,6 +50,8 @@ def submit_order(order_id: str, deps: Deps) -> Order | None:
             return uow.orders.get(order_id)
         uow.audit.add(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
                                   from_status=str(order.status)))
+        if order.signal_id is not None:
+            uow.timings.mark(order.signal_id, submitted_at=now)
         uow.commit()
     broker = deps.brokers.for_account(account)
     retrying = order.status is OrderStatus.SUBMITTING  # a lapsed lease: we may have sent it
@@ -186,6 +188,8 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
             target, free = SignalStatus.REJECTED, True
         else:
             target = None
+        if target is SignalStatus.EXECUTED:
+            uow.timings.mark(signal.id, acked_at=now)
         if target is not None and uow.signals.move(signal, target, now, reason=order.reason,
                                                   free_source_id=free):
             uow.audit.add(signal_event(signal, f"Signal{target.title()}", now,

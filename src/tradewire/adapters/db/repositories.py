@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tradewire.adapters.db import tables as t
 from tradewire.domain.accounts import Account, ApiKey, Scope, User
 from tradewire.domain.audit import AuditEvent
+from tradewire.domain.capabilities import AccessToken, Partner, Trigger
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
@@ -451,3 +452,96 @@ class FlagRepo(_Repo):
         if not insert_ignore(self.conn, t.service_flags, {"key": key, "value": value}):
             self.conn.execute(update(t.service_flags).where(t.service_flags.c.key == key)
                               .values(value=value))
+
+
+class AccessTokenRepo(_Repo):
+    def add(self, token: AccessToken) -> None:
+        self.conn.execute(insert(t.access_tokens).values(**asdict(token)))
+
+    def by_hash(self, token_hash: str) -> AccessToken | None:
+        q = select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)
+        row = self.conn.execute(q).first()
+        return AccessToken(**row._mapping) if row else None
+
+    def revoke(self, token_id: str, at: datetime) -> bool:
+        q = (update(t.access_tokens)
+             .where(t.access_tokens.c.id == token_id, t.access_tokens.c.revoked_at.is_(None))
+             .values(revoked_at=at))
+        return self.conn.execute(q).rowcount == 1
+
+
+class TriggerRepo(_Repo):
+    def add(self, trigger: Trigger) -> None:
+        self.conn.execute(insert(t.triggers).values(**asdict(trigger)))
+
+    def get(self, trigger_id: str) -> Trigger | None:
+        row = self.conn.execute(select(t.triggers).where(t.triggers.c.id == trigger_id)).first()
+        return Trigger(**row._mapping) if row else None
+
+    def by_hash(self, token_hash: str) -> Trigger | None:
+        row = self.conn.execute(select(t.triggers).where(t.triggers.c.token_hash == token_hash)).first()
+        return Trigger(**row._mapping) if row else None
+
+    def of_signal(self, signal_id: str) -> Trigger | None:
+        row = self.conn.execute(select(t.triggers).where(t.triggers.c.signal_id == signal_id)).first()
+        return Trigger(**row._mapping) if row else None
+
+    def consume(self, trigger_id: str, at: datetime, by: str) -> bool:
+        """Use the trigger once: a compare-and-set that only one caller can win."""
+        c = t.triggers.c
+        q = (update(t.triggers)
+             .where(c.id == trigger_id, c.consumed_at.is_(None), c.revoked_at.is_(None),
+                    c.expires_at > at)
+             .values(consumed_at=at, consumed_by=by))
+        return self.conn.execute(q).rowcount == 1
+
+    def revoke(self, trigger_id: str, at: datetime) -> bool:
+        c = t.triggers.c
+        q = (update(t.triggers).where(c.id == trigger_id, c.revoked_at.is_(None),
+                                      c.consumed_at.is_(None)).values(revoked_at=at))
+        return self.conn.execute(q).rowcount == 1
+
+
+class PartnerRepo(_Repo):
+    def add(self, partner: Partner) -> None:
+        self.conn.execute(insert(t.partners).values(**asdict(partner)))
+
+    def get(self, partner_id: str) -> Partner | None:
+        row = self.conn.execute(select(t.partners).where(t.partners.c.id == partner_id)).first()
+        return Partner(**row._mapping) if row else None
+
+    def by_hash(self, token_hash: str) -> Partner | None:
+        row = self.conn.execute(select(t.partners).where(t.partners.c.token_hash == token_hash)).first()
+        return Partner(**row._mapping) if row else None
+
+    def grant(self, partner_id: str, account_id: str, at: datetime) -> bool:
+        return insert_ignore(self.conn, t.partner_grants, {
+            "partner_id": partner_id, "account_id": account_id, "created_at": at})
+
+    def granted_accounts(self, partner_id: str) -> list[str]:
+        q = select(t.partner_grants.c.account_id).where(t.partner_grants.c.partner_id == partner_id)
+        return list(self.conn.execute(q).scalars())
+
+
+class TimingRepo(_Repo):
+    def mark(self, signal_id: str, **times: datetime | None) -> None:
+        """Record stage times of a signal; a time already recorded is kept."""
+        times = {k: v for k, v in times.items() if v is not None}
+        if not times:
+            return
+        if insert_ignore(self.conn, t.signal_timings, {"signal_id": signal_id, **times}):
+            return
+        c = t.signal_timings.c
+        for name, at in times.items():
+            self.conn.execute(update(t.signal_timings)
+                              .where(c.signal_id == signal_id, c[name].is_(None))
+                              .values({name: at}))
+
+    def of_signal(self, signal_id: str) -> dict[str, datetime | None]:
+        row = self.conn.execute(select(t.signal_timings)
+                                .where(t.signal_timings.c.signal_id == signal_id)).first()
+        if row is None:
+            return {}
+        m = dict(row._mapping)
+        m.pop("signal_id")
+        return m

@@ -46,6 +46,7 @@ accounts = Table(
     Column("broker", String(50), nullable=False),
     Column("market", String(20), nullable=False),
     Column("starting_cash", ExactDecimal, nullable=False),
+    Column("max_lag_s", Integer, nullable=True),  # refuse alerts older than this (None: off)
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -235,6 +236,55 @@ paper_fills = Table(
     Column("price", ExactDecimal, nullable=False),
     Column("fee", ExactDecimal, nullable=False),
     Column("filled_at", UTCDateTime, nullable=False),
+)
+
+access_tokens = Table(
+    "access_token", metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("account.id"), nullable=False, index=True),
+    Column("prefix", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+triggers = Table(
+    "trigger", metadata,
+    Column("id", ID, primary_key=True),
+    Column("signal_id", ID, ForeignKey("signal.id"), nullable=False, unique=True),
+    Column("account_id", ID, ForeignKey("account.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("consumed_at", UTCDateTime, nullable=True),
+    Column("consumed_by", String(20), nullable=True),  # "trigger_id" or "encoded_token"
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+partners = Table(
+    "partner", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+partner_grants = Table(
+    "partner_grant", metadata,
+    Column("partner_id", ID, ForeignKey("partner.id"), primary_key=True),
+    Column("account_id", ID, ForeignKey("account.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+signal_timings = Table(
+    "signal_timing", metadata,
+    Column("signal_id", ID, ForeignKey("signal.id"), primary_key=True),
+    Column("alert_at", UTCDateTime, nullable=True),  # the sender's own `time`, when sent
+    Column("received_at", UTCDateTime, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("submitted_at", UTCDateTime, nullable=True),
+    Column("acked_at", UTCDateTime, nullable=True),
 )
 
 service_flags = Table(

@@ -39,6 +39,10 @@ class SqlUnitOfWork:
         self.jobs = r.JobRepo(c)
         self.audit = r.AuditRepo(c)
         self.flags = r.FlagRepo(c)
+        self.access_tokens = r.AccessTokenRepo(c)
+        self.triggers = r.TriggerRepo(c)
+        self.partners = r.PartnerRepo(c)
+        self.timings = r.TimingRepo(c)
         return self
 
     def commit(self) -> None:

@@ -14,7 +14,8 @@ from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.errors import ServiceDisabled
 from tradewire.entrypoints.api.errors import ApiError, unauthorized
-from tradewire.services import accounts
+from tradewire.services import accounts, capabilities
+from tradewire.services.capabilities import PARTNER_TOKEN_PREFIX
 
 
 def container(request: Request) -> Container:
@@ -23,13 +24,18 @@ def container(request: Request) -> Container:
 
 
 def authenticate(c: Container, headers: Headers, scope: Scope | None, *,
-                 jwt_only: bool = False) -> Principal:
-    """The caller from `X-API-Key` or `Authorization: Bearer <jwt>`; 401/403 otherwise."""
+                 jwt_only: bool = False, partners: bool = False) -> Principal:
+    """The caller from `X-API-Key` or `Authorization: Bearer <jwt>` (or a partner's Bearer
+    token where `partners`); 401/403 otherwise."""
     principal = None
     api_key = headers.get("x-api-key")
     bearer = headers.get("authorization", "")
-    if bearer[:7].lower() == "bearer " and bearer[7:].strip():
-        principal = accounts.principal_for_token(bearer[7:].strip(), c.deps, c.secrets)
+    token = bearer[7:].strip() if bearer[:7].lower() == "bearer " else ""
+    if token.startswith(PARTNER_TOKEN_PREFIX):
+        if partners:
+            principal = capabilities.principal_for_partner(token, c.deps, c.secrets)
+    elif token:
+        principal = accounts.principal_for_token(token, c.deps, c.secrets)
     elif api_key and not jwt_only:
         principal = accounts.principal_for_key(api_key, c.deps, c.secrets)
     elif api_key and jwt_only:

@@ -61,7 +61,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Rejected)
     async def _rejected(_: Request, exc: Rejected) -> Response:
-        status = 409 if exc.code == "CONFLICT" else 400
+        status = 409 if exc.code in ("CONFLICT", "TRIGGER_UNUSABLE") else 400
         return JSON(signal_api.error(exc.message, "SIGNAL_REJECTED",
                                      [detail(exc.code, exc.message)]), status)
 

@@ -1,0 +1,175 @@
+"""The execution flows of seed 000: stored triggers, one-click tokens, access tokens, partners."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from tradewire.adapters.formats import execution_api
+from tradewire.adapters.formats.execution_api import OrderIn
+from tradewire.adapters.formats.signal_api import BadRequest
+from tradewire.bootstrap import Container
+from tradewire.domain.accounts import Principal, Scope
+from tradewire.domain.errors import Rejected, TradewireError
+from tradewire.domain.signals import SignalStatus
+from tradewire.entrypoints.api.deps import (
+    authenticate,
+    container,
+    decode_json,
+    ensure_signals_enabled,
+)
+from tradewire.entrypoints.api.errors import JSON, ApiError, unauthorized
+from tradewire.services import capabilities, triggers
+from tradewire.services.ingest import Outcome, ingest_signal
+
+router = APIRouter(tags=["execution flows"])
+MAX_BATCH = 50
+
+_ORDER_SCHEMA = OrderIn.model_json_schema(ref_template="#/components/schemas/{model}")
+_EXAMPLE = {"account_id": "550e8400-e29b-41d4-a716-446655440000", "symbol": "AAPL",
+            "side": "buy", "quantity": 10, "order_type": "limit", "limit_price": 190}
+
+
+def _body(example: Any) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": _ORDER_SCHEMA, "example": example}}}}
+
+
+@router.post("/signal/create-order", summary="Store an order to execute later",
+             openapi_extra=_body({**_EXAMPLE, "expires_in": 3600}), status_code=201,
+             description="Answers with `trigger_id` (for `GET /signal/execute`) and a one-use "
+             "`encoded_token` (for `POST /signal/post-execute-via-encoded-token`), valid "
+             "`expires_in` seconds (default 24 h).")
+async def create_order(request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_create, container(request), request.headers, body)
+
+
+def _create(c: Container, headers: Headers, body: bytes) -> Response:
+    ensure_signals_enabled(c)
+    principal = authenticate(c, headers, Scope.SIGNALS_WRITE, partners=True)
+    signal, ttl = execution_api.parse_order(decode_json(body), now=c.deps.clock.now(),
+                                            route="signal.create-order")
+    kwargs = {"ttl": ttl} if ttl is not None else {}
+    result, trigger, token = triggers.create_order(signal, principal, c.deps, c.secrets, **kwargs)
+    if trigger is None:
+        raise Rejected(f"sourceId {signal.source_id} is held by a signal without a trigger")
+    payload = {"success": True, **execution_api.trigger_view(trigger),
+               "encoded_token": token, "order": execution_api.order_view(result.signal, None)}
+    if result.outcome is Outcome.DUPLICATE:
+        payload["message"] = "an order with this source_id exists; its token was shown once"
+        return JSON(payload, 200)
+    return JSON(payload, 201)
+
+
+@router.get("/signal/execute", summary="Execute a stored order by trigger id (authenticated)")
+def execute(request: Request, trigger_id: Annotated[str, Query(max_length=64)]) -> Response:
+    c = container(request)
+    ensure_signals_enabled(c)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_WRITE, partners=True)
+    signal, order = triggers.execute_by_id(trigger_id, principal, c.deps)
+    return _executed(signal, order, trigger_id=trigger_id)
+
+
+@router.post("/signal/post-execute-via-encoded-token",
+             summary="Execute a stored order with its one-use token (no other authentication)")
+def execute_encoded(request: Request,
+                    encoded_token: Annotated[str, Query(max_length=200)]) -> Response:
+    c = container(request)
+    ensure_signals_enabled(c)
+    signal, order = triggers.execute_by_token(encoded_token, c.deps, c.secrets)
+    return _executed(signal, order)
+
+
+@router.delete("/signal/trigger/{trigger_id}", summary="Revoke a stored order's token")
+def revoke(request: Request, trigger_id: Annotated[str, Path(max_length=64)]) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_WRITE, partners=True)
+    trigger = triggers.revoke(trigger_id, principal, c.deps)
+    return JSON({"success": True, **execution_api.trigger_view(trigger)}, 200)
+
+
+@router.post("/signal/execute-via-token/{access_token}",
+             summary="Execute one order or a batch with an access token in the path",
+             openapi_extra=_body({k: v for k, v in _EXAMPLE.items() if k != "account_id"}),
+             description="For webhooks that cannot set headers (TradingView): the body is JSON "
+             "whatever the Content-Type says; one order object or an array of them.")
+async def execute_via_token(request: Request,
+                            access_token: Annotated[str, Path(max_length=200)]) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_via_token, container(request), access_token, body)
+
+
+def _via_token(c: Container, access_token: str, body: bytes) -> Response:
+    ensure_signals_enabled(c)
+    principal = capabilities.principal_for_access_token(access_token, c.deps, c.secrets)
+    if principal is None:
+        raise unauthorized("Invalid or revoked access token")
+    data = decode_json(body)
+    account_id = next(iter(principal.account_ids or ()))
+    if not isinstance(data, list):
+        status, item = _run_one(c, principal, account_id, data, ())
+        return JSON(item, status)
+    if not 1 <= len(data) <= MAX_BATCH:
+        raise BadRequest([{"code": "too_big" if data else "too_small",
+                           "message": f"a batch holds 1 to {MAX_BATCH} orders", "path": []}])
+    results = []
+    for index, raw in enumerate(data):
+        status, item = _run_one(c, principal, account_id, raw, (index,))
+        results.append({"index": index, "status": status, **item})
+    ok = all(r["status"] < 400 for r in results)
+    return JSON({"success": ok, "results": results}, 200)
+
+
+def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
+             path: tuple[str | int, ...]) -> tuple[int, dict[str, Any]]:
+    """One order of a batch: its HTTP-like status and body; a refusal does not stop the rest."""
+    try:
+        signal, _ = execution_api.parse_order(raw, now=c.deps.clock.now(),
+                                              route="signal.execute-via-token",
+                                              account_id=account_id, path=path)
+        result = ingest_signal(signal, principal, c.deps)
+    except BadRequest as exc:
+        return 400, {"success": False, "error": "Validation failed", "code": "VALIDATION_ERROR",
+                     "details": exc.details}
+    except TradewireError as exc:
+        return 404 if exc.code.endswith("NOT_FOUND") else 400, {
+            "success": False, "error": exc.message, "code": exc.code}
+    return _outcome(result.signal, result.order, result.outcome)
+
+
+def _outcome(signal: Any, order: Any, outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    view = execution_api.order_view(signal, order)
+    if signal.status is SignalStatus.REJECTED:
+        return 400, {"success": False, "error": signal.status_reason or "signal rejected",
+                     "code": "SIGNAL_REJECTED", "order": view}
+    return (200 if outcome is Outcome.DUPLICATE else 201), {"success": True, "order": view}
+
+
+@router.post("/partners/quick-order", summary="Partners: create and execute in one step",
+             openapi_extra=_body(_EXAMPLE), status_code=201,
+             description="Bearer partner token only; the account must have granted the partner.")
+async def quick_order(request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_quick, container(request), request.headers, body)
+
+
+def _quick(c: Container, headers: Headers, body: bytes) -> Response:
+    ensure_signals_enabled(c)
+    principal = authenticate(c, headers, Scope.SIGNALS_WRITE, partners=True)
+    if principal.via != "partner":
+        raise ApiError(403, "Quick orders are for partners only", "FORBIDDEN")
+    signal, _ = execution_api.parse_order(decode_json(body), now=c.deps.clock.now(),
+                                          route="partners.quick-order")
+    result = ingest_signal(signal, principal, c.deps)
+    status, payload = _outcome(result.signal, result.order, result.outcome)
+    return JSON(payload, status)
+
+
+def _executed(signal: Any, order: Any, **extra: Any) -> Response:
+    status, payload = _outcome(signal, order, Outcome.CREATED)
+    return JSON({**payload, **extra}, 200 if status == 201 else status)
