@@ -20,6 +20,7 @@ from tradewire.domain.values import (
 
 class SignalStatus(StrEnum):
     PENDING = "pending"  # waits for a person to process it
+    WAITING = "waiting"  # waits for an earlier signal's order to fill (a reversal's entry)
     SCHEDULED = "scheduled"  # waits for its due time
     QUEUED = "queued"  # its order is stored and on its way to the broker
     EXECUTED = "executed"  # the broker accepted its order
@@ -32,6 +33,8 @@ class SignalStatus(StrEnum):
 S = SignalStatus
 TRANSITIONS: dict[SignalStatus, frozenset[SignalStatus]] = {
     S.PENDING: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.REPLACED}),
+    # Released to the scheduler when the earlier fill arrives; cancelled if it never does.
+    S.WAITING: frozenset({S.SCHEDULED, S.CANCELLED, S.EXPIRED}),
     S.SCHEDULED: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.REPLACED}),
     # Replace is allowed only while the order has not reached the broker.
     S.QUEUED: frozenset({S.EXECUTED, S.REJECTED, S.REPLACED}),
@@ -43,7 +46,7 @@ TRANSITIONS: dict[SignalStatus, frozenset[SignalStatus]] = {
 }
 
 # A signal in these states still holds its sourceId; the others free it for a retry.
-HOLDS_SOURCE_ID = frozenset({S.PENDING, S.SCHEDULED, S.QUEUED, S.EXECUTED, S.CANCELLED, S.EXPIRED})
+HOLDS_SOURCE_ID = frozenset({S.PENDING, S.WAITING, S.SCHEDULED, S.QUEUED, S.EXECUTED, S.CANCELLED, S.EXPIRED})
 
 
 class ExitTrigger(StrEnum):
@@ -91,9 +94,12 @@ class Signal:
     status: SignalStatus = SignalStatus.PENDING
     status_reason: str | None = None
     route: str = "api.v1.signals"
+    after_signal_id: str | None = None  # sent only once that signal's order has filled
 
     def initial_status(self) -> SignalStatus:
         """The status a freshly accepted signal takes from its execute mode."""
+        if self.after_signal_id is not None:
+            return SignalStatus.WAITING
         return {
             ExecuteMode.IMMEDIATE: SignalStatus.QUEUED,
             ExecuteMode.SCHEDULED: SignalStatus.SCHEDULED,

@@ -144,6 +144,8 @@ def _reject_stored(signal: Signal, refused: Rejected, uow: UnitOfWork, now: date
 
 
 def _add_jobs(signal: Signal, uow: UnitOfWork, now: datetime) -> None:
+    if signal.status is SignalStatus.WAITING:
+        return  # released by the earlier signal's fill
     if signal.execute_mode is ExecuteMode.SCHEDULED:
         assert signal.scheduled_at is not None
         uow.jobs.add(Job(id=new_id(), kind=JobKind.PROCESS_SIGNAL, due_at=signal.scheduled_at,

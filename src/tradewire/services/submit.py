@@ -195,6 +195,7 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
             uow.audit.add(signal_event(signal, f"Signal{target.title()}", now,
                                        from_status="queued", to_status=str(target),
                                        order_id=order.id))
+    _release_waiting(uow, signal.id, before, order, now)
     arms = (signal.exit_rule is not None and order.purpose is OrderPurpose.ENTRY
             and order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED)
     if arms:
@@ -206,6 +207,27 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
                          payload={"order_id": order.id}))
         uow.audit.add(signal_event(signal, "ExitArmed", now, due_at=due.isoformat(),
                                    trigger=str(signal.exit_rule.trigger)))
+
+
+def _release_waiting(uow: UnitOfWork, signal_id: str, before: Order, order: Order,
+                     now: datetime) -> None:
+    """Signals waiting for this one's fill go to the scheduler; if it never fills, they end."""
+    filled = order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED
+    dead = order.status in (OrderStatus.REJECTED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
+    if not (filled or dead):
+        return
+    for waiting in uow.signals.waiting_after(signal_id):
+        if filled:
+            if uow.signals.move(waiting, SignalStatus.SCHEDULED, now):
+                uow.jobs.add(Job(id=new_id(), kind=JobKind.PROCESS_SIGNAL, due_at=now,
+                                 created_at=now, signal_id=waiting.id,
+                                 account_id=waiting.account_id, valid_until=waiting.valid_until))
+                uow.audit.add(signal_event(waiting, "SignalReleased", now, from_status="waiting",
+                                           to_status="scheduled", after=signal_id))
+        elif uow.signals.move(waiting, SignalStatus.CANCELLED, now,
+                              reason=f"the order it waited for ended {order.status}"):
+            uow.audit.add(signal_event(waiting, "SignalCancelled", now, from_status="waiting",
+                                       to_status="cancelled", after=signal_id))
 
 
 def _closing_session(deps: Deps, market: str, at: datetime) -> Session:

@@ -139,6 +139,7 @@ def _signal_row(s: Signal) -> dict[str, Any]:
         "strategy_id": s.strategy_id, "metadata": s.metadata or None,
         "exit_rule": _exit_rule_row(s.exit_rule),
         "status": str(s.status), "status_reason": s.status_reason,
+        "after_signal_id": s.after_signal_id,
         "created_at": s.created_at, "updated_at": s.created_at,
     }
 
@@ -156,6 +157,7 @@ def _signal(row: Any) -> Signal:
         metadata=m["metadata"] or {},
         exit_rule=_exit_rule(m["exit_rule"]),
         status=SignalStatus(m["status"]), status_reason=m["status_reason"], route=m["route"],
+        after_signal_id=m["after_signal_id"],
     )
 
 
@@ -190,6 +192,11 @@ class SignalRepo(_Repo):
              .where(t.signals.c.id == signal.id, t.signals.c.status == str(signal.status))
              .values(**values))
         return self.conn.execute(q).rowcount == 1
+
+    def waiting_after(self, signal_id: str) -> list[Signal]:
+        q = select(t.signals).where(t.signals.c.after_signal_id == signal_id,
+                                    t.signals.c.status == str(SignalStatus.WAITING))
+        return [_signal(r) for r in self.conn.execute(q)]
 
     def list(self, f: SignalFilter, page: Page) -> list[Signal]:
         q = select(t.signals).order_by(t.signals.c.created_at.desc(), t.signals.c.id.desc())

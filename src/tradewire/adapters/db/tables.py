@@ -88,6 +88,7 @@ signals = Table(
     Column("status", String(20), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("replaced_by", ID, nullable=True),
+    Column("after_signal_id", ID, nullable=True, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("uq_signal_account_dedup", "account_id", "dedup_key", unique=True),

@@ -9,13 +9,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from tradewire.adapters.formats import execution_api
+from tradewire.adapters.formats import execution_api, traderspost
 from tradewire.adapters.formats.execution_api import OrderIn
 from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.errors import Rejected, TradewireError
 from tradewire.domain.signals import SignalStatus
+from tradewire.domain.values import new_id
 from tradewire.entrypoints.api.deps import (
     authenticate,
     container,
@@ -23,7 +24,7 @@ from tradewire.entrypoints.api.deps import (
     ensure_signals_enabled,
 )
 from tradewire.entrypoints.api.errors import JSON, ApiError, unauthorized
-from tradewire.services import capabilities, triggers
+from tradewire.services import alerts, capabilities, triggers
 from tradewire.services.ingest import Outcome, ingest_signal
 
 router = APIRouter(tags=["execution flows"])
@@ -128,6 +129,8 @@ def _via_token(c: Container, access_token: str, body: bytes) -> Response:
 def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
              path: tuple[str | int, ...]) -> tuple[int, dict[str, Any]]:
     """One order of a batch: its HTTP-like status and body; a refusal does not stop the rest."""
+    if traderspost.looks_like_alert(raw):
+        return _run_alert(c, principal, account_id, raw)
     try:
         signal, _ = execution_api.parse_order(raw, now=c.deps.clock.now(),
                                               route="signal.execute-via-token",
@@ -140,6 +143,34 @@ def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
         return 404 if exc.code.endswith("NOT_FOUND") else 400, {
             "success": False, "error": exc.message, "code": exc.code}
     return _outcome(result.signal, result.order, result.outcome)
+
+
+def _run_alert(c: Container, principal: Principal, account_id: str,
+               raw: Any) -> tuple[int, dict[str, Any]]:
+    """A TradersPost-style alert, answered in that format's envelope."""
+    received_at = c.deps.clock.now()
+    try:
+        alert = traderspost.parse_alert(raw)
+        done = alerts.handle_alert(alert, principal, account_id, c.deps, received_at=received_at,
+                                   route="signal.execute-via-token.alert")
+    except BadRequest as exc:
+        return 400, traderspost.invalid(exc.details)
+    except TradewireError as exc:
+        status = 404 if exc.code.endswith("NOT_FOUND") else 400
+        return status, traderspost.error(exc.message, exc.code.lower().replace("_", "-"))
+    first = done.results[0] if done.results else None
+    if first is not None and first.signal.status is SignalStatus.REJECTED:
+        return 400, traderspost.error(first.signal.status_reason or "signal rejected",
+                                      (first.reason_code or "broker-rejected").lower()
+                                      .replace("_", "-"))
+    log_id = first.signal.id if first else new_id()  # a cancel stores no signal
+    body = traderspost.format_result(alert, alert_id=log_id, log_id=log_id)
+    body["payload"]["steps"] = [
+        {"signalId": r.signal.id, "action": str(r.signal.action), "status": str(r.signal.status),
+         "orderId": r.order.id if r.order else None} for r in done.results
+    ] + [{"signalId": w.id, "action": str(w.action), "status": "waiting"} for w in done.waiting]
+    body["payload"]["cancelledOrders"] = done.cancelled
+    return 201 if done.results else 200, body
 
 
 def _outcome(signal: Any, order: Any, outcome: Outcome) -> tuple[int, dict[str, Any]]:
