@@ -83,12 +83,13 @@ def free_port() -> int:
 class Server:
     """uvicorn serving the real app on a loopback port, in a thread of this process."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, *, access_log: bool = False) -> None:
         from tradewire.entrypoints.api.app import create_app
 
         self.port = free_port()
         config = uvicorn.Config(create_app(container), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="info" if access_log else "warning",
+                                access_log=access_log, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -19,7 +19,7 @@ from tradewire.domain.values import ExecuteMode, QuantityType, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import submit_order
+from tradewire.services.submit import submit_after_commit
 
 
 class Outcome(StrEnum):
@@ -58,7 +58,7 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
             on_stored(uow, result.signal, deps.clock.now())
         uow.commit()
     if result.outcome is Outcome.CREATED and result.order is not None:
-        order = submit_order(result.order.id, deps)
+        order = submit_after_commit(result.order, deps)
         deps.wake()
         return _reload(result.signal.id, order, deps)
     if result.outcome is Outcome.CREATED:

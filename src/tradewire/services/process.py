@@ -15,7 +15,7 @@ from tradewire.domain.values import QuantityType, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import submit_order
+from tradewire.services.submit import submit_after_commit
 
 
 def visible_signal(uow: UnitOfWork, signal_id: str, principal: Principal) -> Signal:
@@ -84,7 +84,7 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
             order_event(order, "OrderCreated", now),
         ])
         uow.commit()
-    return submit_order(order.id, deps)
+    return submit_after_commit(order, deps)
 
 
 def cancel_signal(signal_id: str, principal: Principal, deps: Deps) -> Signal:

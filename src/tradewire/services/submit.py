@@ -7,6 +7,7 @@ client_order_id, never by sending a new one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -34,7 +35,19 @@ from tradewire.services.ports import (
 )
 
 AUCTIONS = frozenset({TimeInForce.OPG, TimeInForce.CLS})  # orders made to wait for a bell
+log = logging.getLogger(__name__)
 LOOKUP_DELAYS = (0.05, 0.2, 0.5)  # brokers lag: one "not found" right after a timeout proves nothing
+
+
+def submit_after_commit(order: Order, deps: Deps) -> Order | None:
+    """Send an order whose signal is already committed. Whatever goes wrong here, the signal
+    stays accepted: the failure is logged and the worker's sweep sends the order later."""
+    try:
+        return submit_order(order.id, deps)
+    except Exception:
+        log.exception("sending order %s failed; the worker will retry it", order.id)
+        deps.wake()
+        return order
 
 
 def submit_order(order_id: str, deps: Deps) -> Order | None:

@@ -9,10 +9,11 @@ from starlette.responses import Response
 
 import tradewire
 from tradewire.bootstrap import Container
-from tradewire.entrypoints.api import errors
+from tradewire.entrypoints.api import errors, redaction
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.entrypoints.api.limits import BodyLimit
 from tradewire.entrypoints.api.routes import auth, execution, ingest, market, read, signals
+from tradewire.entrypoints.api.shedding import Shed
 
 
 def create_app(container: Container) -> FastAPI:
@@ -40,4 +41,6 @@ def create_app(container: Container) -> FastAPI:
         return JSON({"status": "ready"}, 200)
 
     app.add_middleware(BodyLimit, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(Shed, max_in_flight=container.settings.max_in_flight)
+    redaction.install()
     return app
