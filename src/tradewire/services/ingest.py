@@ -19,7 +19,7 @@ from tradewire.domain.values import ExecuteMode, QuantityType, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import submit_after_commit
+from tradewire.services.submit import RESERVATION, reservation, submit_after_commit
 
 
 class Outcome(StrEnum):
@@ -108,7 +108,8 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
                 working_qty=uow.orders.working_qty(signal.account_id, signal.symbol))
         except Rejected as refused:
             return _reject_stored(signal, refused, uow, now, events)
-        uow.orders.add(order)
+        uow.orders.add(order, reserved_by=reservation(order, deps),
+                       reserved_until=now + RESERVATION)
         events.append(order_event(order, "OrderCreated", now))
     _add_jobs(signal, uow, now)
     uow.audit.add_many(events)

@@ -15,7 +15,7 @@ from tradewire.domain.values import QuantityType, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import submit_after_commit
+from tradewire.services.submit import RESERVATION, reservation, submit_after_commit
 
 
 def visible_signal(uow: UnitOfWork, signal_id: str, principal: Principal) -> Signal:
@@ -76,7 +76,8 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
             raise
         uow.signals.move(current, SignalStatus.QUEUED, now)
         uow.timings.mark(current.id, received_at=now, decided_at=now)
-        uow.orders.add(order)
+        uow.orders.add(order, reserved_by=reservation(order, deps),
+                       reserved_until=now + RESERVATION)
         uow.jobs.cancel_for_signal(current.id, now, "signal processed")
         uow.audit.add_many([
             signal_event(current, "SignalQueued", now, from_status=str(expected),

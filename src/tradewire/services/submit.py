@@ -39,23 +39,32 @@ log = logging.getLogger(__name__)
 LOOKUP_DELAYS = (0.05, 0.2, 0.5)  # brokers lag: one "not found" right after a timeout proves nothing
 
 
+RESERVATION = timedelta(seconds=10)  # how long the worker's sweep leaves a request's order alone
+
+
+def reservation(order: Order, deps: Deps) -> str:
+    """The owner name under which the request that stored `order` sends it."""
+    return f"{deps.worker_id}:request:{order.id}"
+
+
 def submit_after_commit(order: Order, deps: Deps) -> Order | None:
     """Send an order whose signal is already committed. Whatever goes wrong here, the signal
     stays accepted: the failure is logged and the worker's sweep sends the order later."""
     try:
-        return submit_order(order.id, deps)
+        return submit_order(order.id, deps, owner=reservation(order, deps))
     except Exception:
         log.exception("sending order %s failed; the worker will retry it", order.id)
         deps.wake()
         return order
 
 
-def submit_order(order_id: str, deps: Deps) -> Order | None:
+def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Order | None:
     """Claim the order's submit lease, send it (or find it), record the broker's answer."""
     now = deps.clock.now()
     with deps.uow() as uow:
         order = uow.orders.get(order_id)
-        if order is None or not uow.orders.claim(order_id, deps.worker_id, now, now + deps.lease):
+        if order is None or not uow.orders.claim(order_id, owner or deps.worker_id, now,
+                                                 now + deps.lease):
             return order
         account = uow.accounts.get(order.account_id)
         if order.status is OrderStatus.NEW and _held(uow, order, account.market, deps, now):

@@ -236,8 +236,13 @@ def _order(row: Any) -> Order:
 
 
 class OrderRepo(_Repo):
-    def add(self, order: Order) -> None:
-        self.conn.execute(insert(t.orders).values(**_order_row(order, order.created_at)))
+    def add(self, order: Order, *, reserved_by: str | None = None,
+            reserved_until: datetime | None = None) -> None:
+        """Store an order; a reservation keeps the worker's sweep off it while the request
+        that stored it sends it itself (the sweep takes it if that request dies)."""
+        self.conn.execute(insert(t.orders).values(**_order_row(order, order.created_at),
+                                                  lease_owner=reserved_by,
+                                                  lease_until=reserved_until))
 
     def get(self, order_id: str) -> Order | None:
         row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).first()
@@ -268,11 +273,13 @@ class OrderRepo(_Repo):
         self.conn.execute(q)
 
     def claim(self, order_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
-        """Take the submit lease of one order if it is free (new, or a lapsed lease)."""
+        """Take the submit lease of one order if it is free (new and not reserved by another,
+        or a lapsed lease)."""
         o = t.orders.c
         q = (update(t.orders)
              .where(o.id == order_id, or_(o.hold_until.is_(None), o.hold_until <= now), or_(
-                 o.status == str(OrderStatus.NEW),
+                 and_(o.status == str(OrderStatus.NEW), or_(
+                     o.lease_until.is_(None), o.lease_until < now, o.lease_owner == owner)),
                  and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
              .values(status=str(OrderStatus.SUBMITTING), lease_owner=owner,
                      lease_until=lease_until, attempts=o.attempts + 1, updated_at=now,
@@ -282,7 +289,8 @@ class OrderRepo(_Repo):
     def claimable(self, now: datetime, limit: int) -> list[str]:
         o = t.orders.c
         q = (select(o.id).where(or_(o.hold_until.is_(None), o.hold_until <= now), or_(
-                o.status == str(OrderStatus.NEW),
+                and_(o.status == str(OrderStatus.NEW),
+                     or_(o.lease_until.is_(None), o.lease_until < now)),
                 and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
              .order_by(o.created_at).limit(limit))
         return list(self.conn.execute(q).scalars())

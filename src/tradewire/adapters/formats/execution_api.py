@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from tradewire.adapters.formats.errors import detail, details_of
+from tradewire.adapters.formats.fields import Metadata, Moment
 from tradewire.adapters.formats.signal_api import BadRequest, Price, Quantity, iso_z
 from tradewire.domain.capabilities import Trigger
 from tradewire.domain.orders import Order
@@ -46,9 +47,9 @@ class OrderIn(BaseModel):
     time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = "day"
     extended_hours: StrictBool = False
     source_id: str | None = Field(default=None, min_length=1, max_length=255)
-    valid_until: datetime | None = None
+    valid_until: Moment | None = None
     expires_in: int | None = Field(default=None, ge=60, le=30 * 86_400)  # encoded token, seconds
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 def parse_order(body: Any, *, now: datetime, route: str, account_id: str | None = None,

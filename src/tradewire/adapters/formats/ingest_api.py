@@ -11,8 +11,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from tradewire.adapters.formats.errors import detail, details_of
+from tradewire.adapters.formats.fields import Metadata, Moment, in_range
 from tradewire.adapters.formats.signal_api import (
-    MAX_METADATA_CHARS,
     BadRequest,
     Price,
     Quantity,
@@ -81,10 +81,10 @@ class IngestRequest(BaseModel):
     timeInForce: TimeInForce = TimeInForce.DAY
     extendedHours: StrictBool = False
     timezone: str | None = None
-    expiresAt: datetime | None = None
+    expiresAt: Moment | None = None
     sourceId: str | None = Field(default=None, min_length=1, max_length=255)
     replace: StrictBool = False
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     exitRule: ExitRuleIn | None = None
 
     @field_validator("timezone")
@@ -92,12 +92,6 @@ class IngestRequest(BaseModel):
     def _known_zone(cls, value: str | None) -> str | None:
         return check_zone(value)
 
-    @field_validator("metadata")
-    @classmethod
-    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(repr(value)) > MAX_METADATA_CHARS:
-            raise ValueError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
-        return value
 
 
 def parse(body: Any, *, now: datetime) -> Signal:
@@ -120,7 +114,7 @@ def _process_at(r: IngestRequest) -> tuple[datetime | None, list[dict[str, Any]]
     if r.processAt == "now":
         return None, []
     try:
-        at = datetime.fromisoformat(r.processAt.replace("Z", "+00:00"))
+        at = in_range(datetime.fromisoformat(r.processAt.replace("Z", "+00:00")))
     except ValueError:
         return None, [detail("invalid_string", 'processAt must be "now" or an ISO 8601 datetime',
                              ["processAt"])]

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from tradewire.adapters.formats.errors import detail, details_of
+from tradewire.adapters.formats.fields import (
+    MAX_METADATA_CHARS,
+    Metadata,
+    Moment,
+    Price,
+    Quantity,
+)
 from tradewire.domain.orders import Order
 from tradewire.domain.signals import ExitRule, ExitTrigger, Signal, SignalStatus
 from tradewire.domain.values import (
@@ -35,9 +41,6 @@ class V1TimeInForce(StrEnum):
     FOK = "fok"
 
 
-Price = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
-Quantity = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
-MAX_METADATA_CHARS = 8_192
 
 
 class SignalRequest(BaseModel):
@@ -50,7 +53,7 @@ class SignalRequest(BaseModel):
     accountId: UUID
     quantity: Quantity
     executeMode: ExecuteMode
-    scheduledProcessAt: datetime | None = None
+    scheduledProcessAt: Moment | None = None
     timezone: str | None = None
     strategyId: UUID | None = None
     quantityType: QuantityType = QuantityType.FIXED
@@ -59,10 +62,10 @@ class SignalRequest(BaseModel):
     stopPrice: Price | None = None
     timeInForce: V1TimeInForce = V1TimeInForce.DAY
     extendedHours: StrictBool = False
-    validUntil: datetime | None = None
+    validUntil: Moment | None = None
     sourceId: str | None = Field(default=None, min_length=1, max_length=255)
     replaceExisting: StrictBool = False
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     exitTriggerType: Literal["timed"] | None = None
     exitTriggerValue: int | None = Field(default=None, gt=0, le=525_600)
     exitOrderType: Literal["market", "limit"] | None = None
@@ -73,12 +76,6 @@ class SignalRequest(BaseModel):
     def _known_zone(cls, value: str | None) -> str | None:
         return check_zone(value)
 
-    @field_validator("metadata")
-    @classmethod
-    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(repr(value)) > MAX_METADATA_CHARS:
-            raise ValueError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
-        return value
 
 
 def check_zone(value: str | None) -> str | None:
@@ -241,3 +238,6 @@ def error(message: str, code: str, details: list[dict[str, Any]] | None = None,
         body["details"] = details
     body.update(extra)
     return body
+
+
+__all__ = ["MAX_METADATA_CHARS", "Price", "Quantity"]  # re-exported for the other dialects

@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
 from tradewire.adapters.formats.errors import detail, details_of
+from tradewire.adapters.formats.fields import check_metadata, in_range
 from tradewire.adapters.formats.signal_api import (
-    MAX_METADATA_CHARS,
     BadRequest,
     Price,
     Quantity,
@@ -145,9 +145,7 @@ class AlertRequest(BaseModel):
     @field_validator("extras")
     @classmethod
     def _small_extras(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(repr(value)) > MAX_METADATA_CHARS:
-            raise ValueError(f"extras is larger than {MAX_METADATA_CHARS} characters")
-        return value
+        return None if value is None else check_metadata(value)
 
 
 def looks_like_alert(body: object) -> bool:
@@ -179,12 +177,12 @@ def parse_time(value: Any) -> datetime:
         if _EPOCH.match(text):
             epoch = Decimal(text)
             seconds = epoch / 1000 if abs(epoch) >= _EPOCH_MS_FROM else epoch
-            return datetime.fromtimestamp(float(seconds), tz=UTC)
-        parsed = datetime.fromisoformat(text)
+            return in_range(datetime.fromtimestamp(float(seconds), tz=UTC))
+        parsed = in_range(datetime.fromisoformat(text))
+        # TradingView's {{time}} and {{timenow}} are UTC; a time without an offset is UTC.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(f"{_TIME_HINT}, got '{text}'") from exc
-    # TradingView's {{time}} and {{timenow}} are UTC; a time without an offset is taken as UTC.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 # ---- checks across fields -------------------------------------------------------------------------

@@ -56,6 +56,28 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest([detail("invalid_type", "Request body is required")])
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest([detail("invalid_json", f"Malformed JSON: {exc}")]) from None
+    path = _nul_path(data)
+    if path is not None:
+        raise BadRequest([detail("invalid_string", "NUL characters are not accepted", path)])
+    return data
+
+
+def _nul_path(data: Any) -> list[str | int] | None:
+    """The path of the first string (value or key) holding a NUL character, if any."""
+    stack: list[tuple[Any, list[str | int]]] = [(data, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if "\x00" in key:
+                    return [*path, key]
+                stack.append((value, [*path, key]))
+        elif isinstance(node, list):
+            stack.extend((value, [*path, i]) for i, value in enumerate(node))
+    return None

@@ -1,4 +1,6 @@
-"""Body size limit as ASGI middleware: a 413 in the dialect's shape before any parsing."""
+"""Input guards as ASGI middleware, before any parsing: a body size limit (413) and no NUL
+characters in the path or query (400), which text columns cannot hold and no input needs.
+NUL inside JSON bodies is refused with its path by `deps.decode_json`."""
 
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ class BodyLimit:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        if _has_nul(raw_path) or _has_nul(scope.get("query_string", b"")):
+            await _refuse_nul(send)
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
@@ -58,3 +64,16 @@ class BodyLimit:
                                 (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _has_nul(raw: bytes) -> bool:
+    return b"\x00" in raw or b"%00" in raw
+
+
+async def _refuse_nul(send: Any) -> None:
+    body = orjson.dumps(signal_api.error("Validation failed", "VALIDATION_ERROR", [
+        {"code": "invalid_string", "message": "NUL characters are not accepted", "path": []}]))
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +12,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from tradewire.adapters.formats.errors import details_of
+from tradewire.adapters.formats.fields import Moment, Price
 from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Scope
@@ -27,8 +27,8 @@ router = APIRouter(prefix="/api/v1/market", tags=["market data"])
 class PriceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     symbol: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9./:_-]+$")
-    price: Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False)]
-    ts: datetime | None = None
+    price: Price
+    ts: Moment | None = None
 
 
 _BATCH = TypeAdapter(Annotated[list[PriceIn], Field(min_length=1, max_length=10_000)])

@@ -1,0 +1,215 @@
+"""A lean closed-loop HTTP/1.1 load generator over persistent keep-alive connections.
+
+Run as `python -m bench.loadgen` with a JSON spec on stdin (see `Spec`); it prints one JSON
+object (see `Tally.summary`) on stdout. It sends a fixed list of bodies, the warm-up ones
+first, and stops at the deadline even if some are left, so every run is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ERROR_SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to send: every body is POSTed once to `path`, the first `warmup` unmeasured."""
+
+    port: int
+    path: str
+    headers: dict[str, str]
+    bodies: list[str]
+    warmup: int
+    connections: int
+    deadline_s: float
+    request_timeout_s: float
+    host: str = "127.0.0.1"
+
+
+@dataclass
+class Tally:
+    """What one phase saw: latencies of 2xx answers, status counts, failures."""
+
+    latencies_ns: list[int] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    samples: list[str] = field(default_factory=list)
+
+    def record(self, status: int, body: bytes, elapsed_ns: int) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if 200 <= status < 300:
+            self.latencies_ns.append(elapsed_ns)
+            answer = _first_status_field(body)
+            self.answers[answer] = self.answers.get(answer, 0) + 1
+        else:
+            self.fail(f"HTTP {status}: {body[:300].decode(errors='replace')}")
+
+    def fail(self, what: str) -> None:
+        self.errors += 1
+        if len(self.samples) < MAX_ERROR_SAMPLES and what not in self.samples:
+            self.samples.append(what)
+
+    def summary(self, elapsed_s: float, cpu_s: float, planned: int) -> dict[str, Any]:
+        lat = sorted(self.latencies_ns)
+        ok = len(lat)
+        return {
+            "planned": planned, "ok": ok, "errors": self.errors,
+            "unsent": planned - ok - self.errors,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "answers": dict(sorted(self.answers.items())),
+            "elapsed_s": elapsed_s, "rps": ok / elapsed_s if elapsed_s > 0 else 0.0,
+            "p50_ms": _rank(lat, 0.50), "p99_ms": _rank(lat, 0.99),
+            "max_ms": lat[-1] / 1e6 if lat else None,
+            "client_cpu": cpu_s / elapsed_s if elapsed_s > 0 else 0.0,
+            "error_samples": self.samples,
+        }
+
+
+def _first_status_field(body: bytes) -> str:
+    """The first `"status":"..."` value of a JSON answer (the signal's state), or "-"."""
+    start = body.find(b'"status":"')
+    if start < 0:
+        return "-"
+    start += len(b'"status":"')
+    return body[start:body.find(b'"', start)].decode(errors="replace")
+
+
+def _rank(sorted_ns: list[int], q: float) -> float | None:
+    """Nearest-rank percentile, in milliseconds."""
+    if not sorted_ns:
+        return None
+    return sorted_ns[max(0, math.ceil(q * len(sorted_ns)) - 1)] / 1e6
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; reopened after a failure or `Connection: close`."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length, chunked, close = _framing(head)
+        body = await _chunked(self.reader) if chunked else await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _framing(head: bytes) -> tuple[int, bool, bool]:
+    """Content-Length, chunked?, and Connection: close? from a response head."""
+    length, chunked, close = 0, False, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value
+        elif name == b"connection":
+            close = value == b"close"
+    return length, chunked, close
+
+
+async def _chunked(reader: asyncio.StreamReader) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")  # no trailers are expected
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+def encode(spec: Spec, body: str) -> bytes:
+    """The bytes of one POST request carrying `body`."""
+    payload = body.encode()
+    head = [f"POST {spec.path} HTTP/1.1", f"Host: {spec.host}:{spec.port}",
+            "Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    head += [f"{k}: {v}" for k, v in spec.headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+async def _drive(conn: Connection, work: Iterator[bytes], tally: Tally, deadline: float,
+                 timeout_s: float) -> None:
+    """Send requests one after another on `conn` until the work or the time runs out."""
+    for raw in work:
+        if time.monotonic() >= deadline:
+            return
+        start = time.perf_counter_ns()
+        try:
+            async with asyncio.timeout(timeout_s):
+                status, body = await conn.request(raw)
+        except (OSError, EOFError, ValueError, TimeoutError, asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError) as exc:
+            tally.fail(f"{type(exc).__name__}: {exc}")
+            conn.close()
+            continue
+        tally.record(status, body, time.perf_counter_ns() - start)
+
+
+async def _phase(conns: list[Connection], requests: list[bytes], deadline: float,
+                 timeout_s: float) -> tuple[Tally, float, float]:
+    """All connections share one iterator (one thread: no lock needed); returns wall and CPU s."""
+    tally, work = Tally(), iter(requests)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(_drive(c, work, tally, deadline, timeout_s) for c in conns))
+    return tally, time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+async def run(spec: Spec) -> dict[str, Any]:
+    """Warm up, then measure; the result describes the measured phase."""
+    requests = [encode(spec, b) for b in spec.bodies]  # built before the clock starts
+    deadline = time.monotonic() + spec.deadline_s
+    conns = [Connection(spec.host, spec.port) for _ in range(spec.connections)]
+    warm, _, _ = await _phase(conns, requests[:spec.warmup], deadline, spec.request_timeout_s)
+    measured = requests[spec.warmup:]
+    tally, wall, cpu = await _phase(conns, measured, deadline, spec.request_timeout_s)
+    for c in conns:
+        c.close()
+    out = tally.summary(wall, cpu, len(measured))
+    out.update(warmup_ok=len(warm.latencies_ns), warmup_errors=warm.errors, warmup_samples=warm.samples,
+               timed_out=time.monotonic() >= deadline)
+    return out
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop  # optional: the stdlib loop works, only slower
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def main() -> None:
+    spec = Spec(**json.load(sys.stdin))
+    coro: Coroutine[Any, Any, dict[str, Any]] = run(spec)
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        result = runner.run(coro)
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Field types every dialect shares, with the limits that keep hostile input out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, Field
+
+MAX_METADATA_CHARS = 8_192
+MAX_METADATA_DEPTH = 16
+MAX_DECIMAL_PLACES = 20
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2200
+
+
+def _sane_decimal(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
+        raise ValueError(f"at most {MAX_DECIMAL_PLACES} decimal places")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    # Keeps every later conversion (to UTC, to the database) inside the calendar.
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """A small, shallow JSON object: depth and size measured without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    if len(orjson.dumps(value)) > MAX_METADATA_CHARS:
+        raise ValueError(f"larger than {MAX_METADATA_CHARS} bytes")
+    return value
+
+
+Price = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False),
+                  AfterValidator(_sane_decimal)]
+Quantity = Price
+Moment = Annotated[datetime, AfterValidator(_in_range)]
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+
+
+def in_range(value: datetime) -> datetime:
+    """The same year check for times parsed by hand (raises ValueError)."""
+    return _in_range(value)
