@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
 from tradewire.domain.errors import Rejected
 from tradewire.domain.orders import Order, client_order_id
 from tradewire.domain.positions import Position
-from tradewire.domain.signals import ExitRule, ExitTrigger, Signal
+from tradewire.domain.signals import ExitRule, ExitTrigger, Leg, LinkKind, Signal
 from tradewire.domain.sizing import order_quantity
 from tradewire.domain.values import ZERO, Action, OrderPurpose, OrderType, Side, TimeInForce
 
@@ -82,3 +83,24 @@ def exit_order(
         order_type=rule.order_type, limit_price=rule.limit_price, time_in_force=tif,
         purpose=OrderPurpose.EXIT, created_at=at,
     )
+
+
+def leg_signal(signal: Signal, leg: Leg) -> Signal:
+    """A further leg, seen as a one-order signal (same id, account and validity)."""
+    return replace(signal, symbol=leg.symbol, action=leg.action, quantity=leg.quantity,
+                   quantity_type=leg.quantity_type, order_type=leg.order_type,
+                   limit_price=leg.limit_price, stop_price=leg.stop_price,
+                   time_in_force=leg.time_in_force, legs=(), link=None)
+
+
+def linked(order: Order, signal: Signal, index: int) -> Order:
+    """A leg's order: its own client_order_id, and the link it shares with its siblings."""
+    if signal.link is None:
+        return order
+    coid = order.client_order_id if index == 0 else client_order_id(signal.id, f"leg-{index}")
+    return replace(order, client_order_id=coid, link_group=signal.id, link_kind=str(signal.link))
+
+
+def counts_toward_working(signal: Signal) -> bool:
+    """One-cancels-other legs close the same quantity once; the others all add up."""
+    return signal.link is not LinkKind.OCO

@@ -89,6 +89,8 @@ class Order:
     broker_order_id: str | None = None
     reason: str | None = None
     expires_at: datetime | None = None  # gtd orders only
+    link_group: str | None = None  # the legs of one multi-leg signal share it
+    link_kind: str | None = None  # "oco" or "all"
 
     @property
     def remaining_qty(self) -> Decimal:

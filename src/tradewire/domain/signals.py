@@ -69,6 +69,25 @@ class ExitRule:
     time_in_force: TimeInForce = TimeInForce.DAY
 
 
+class LinkKind(StrEnum):
+    OCO = "oco"  # one-cancels-other: the first leg to fill cancels the rest
+    ALL = "all"  # sent together: if one leg is refused, the others are cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A further order of a multi-leg signal (the signal's own fields are its first leg)."""
+
+    symbol: str
+    action: Action
+    quantity: Decimal
+    quantity_type: QuantityType = QuantityType.FIXED
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+
+
 @dataclass(slots=True)
 class Signal:
     id: str
@@ -95,6 +114,8 @@ class Signal:
     status_reason: str | None = None
     route: str = "api.v1.signals"
     after_signal_id: str | None = None  # sent only once that signal's order has filled
+    legs: tuple[Leg, ...] = ()
+    link: LinkKind | None = None
 
     def initial_status(self) -> SignalStatus:
         """The status a freshly accepted signal takes from its execute mode."""

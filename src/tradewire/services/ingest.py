@@ -11,15 +11,15 @@ from enum import StrEnum
 from tradewire.domain.accounts import Account, Principal
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.errors import NotFound, Rejected
-from tradewire.domain.intents import entry_order
 from tradewire.domain.jobs import Job, JobKind
 from tradewire.domain.orders import Order, OrderStatus
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import ExecuteMode, QuantityType, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
+from tradewire.services.orders import orders_for, send_signal_orders
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import RESERVATION, reservation, submit_after_commit
+from tradewire.services.submit import RESERVATION, reservation
 
 
 class Outcome(StrEnum):
@@ -34,6 +34,7 @@ class IngestResult:
     outcome: Outcome
     order: Order | None = None
     reason_code: str | None = None  # why a rejected signal was refused
+    orders: tuple[Order, ...] = ()  # every leg's order (the first is `order`)
 
 
 OnStored = Callable[[UnitOfWork, Signal, datetime], None]
@@ -48,19 +49,18 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
     row, for example), so both commit or neither does.
     """
     equity = _equity_if_needed(signal, principal, deps)
-    last_price = deps.prices.last_price(signal.symbol)
     with deps.uow() as uow:
-        result = _store(signal, principal, uow, deps, equity, last_price)
+        result = _store(signal, principal, uow, deps, equity)
         if result.outcome is not Outcome.DUPLICATE:
             uow.timings.mark(result.signal.id, received_at=received_at or result.signal.created_at,
                              decided_at=deps.clock.now(), alert_at=alert_at)
         if result.outcome is Outcome.CREATED and on_stored is not None:
             on_stored(uow, result.signal, deps.clock.now())
         uow.commit()
-    if result.outcome is Outcome.CREATED and result.order is not None:
-        order = submit_after_commit(result.order, deps)
+    if result.outcome is Outcome.CREATED and result.orders:
+        sent = send_signal_orders(list(result.orders), deps)
         deps.wake()
-        return _reload(result.signal.id, order, deps)
+        return _reload(result.signal.id, sent, deps)
     if result.outcome is Outcome.CREATED:
         deps.wake()
     return result
@@ -82,7 +82,7 @@ def _equity_if_needed(signal: Signal, principal: Principal, deps: Deps) -> Decim
 
 
 def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
-           equity: Decimal | None, last_price: Decimal | None) -> IngestResult:
+           equity: Decimal | None) -> IngestResult:
     load_account(uow, signal.account_id, principal)
     now = deps.clock.now()
     signal = replace(signal, status=signal.initial_status(), created_at=now)
@@ -99,21 +99,21 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
                 raise Rejected("sourceId is being written concurrently; retry", code="CONFLICT")
     events = [signal_event(signal, "SignalReceived", now, to_status=str(signal.status),
                            route=signal.route)]
-    order = None
+    orders: list[Order] = []
     if signal.execute_mode is ExecuteMode.IMMEDIATE:
         try:
-            uow.positions.lock(signal.account_id, signal.symbol, now)
-            order = entry_order(signal, order_id=new_id(), position=uow.positions.get(
-                signal.account_id, signal.symbol), last_price=last_price, equity=equity, at=now,
-                working_qty=uow.orders.working_qty(signal.account_id, signal.symbol))
+            orders = orders_for(uow, signal, equity=equity, price_of=uow.market.last_price,
+                                now=now)
         except Rejected as refused:
             return _reject_stored(signal, refused, uow, now, events)
-        uow.orders.add(order, reserved_by=reservation(order, deps),
-                       reserved_until=now + RESERVATION)
-        events.append(order_event(order, "OrderCreated", now))
+        for order in orders:
+            uow.orders.add(order, reserved_by=reservation(order, deps),
+                           reserved_until=now + RESERVATION)
+            events.append(order_event(order, "OrderCreated", now))
     _add_jobs(signal, uow, now)
     uow.audit.add_many(events)
-    return IngestResult(signal, Outcome.CREATED, order)
+    return IngestResult(signal, Outcome.CREATED, orders[0] if orders else None,
+                        orders=tuple(orders))
 
 
 def _supersede(holder: Signal, new: Signal, uow: UnitOfWork, now: datetime) -> None:
@@ -162,8 +162,9 @@ def _first_order(uow: UnitOfWork, signal_id: str) -> Order | None:
     return orders[0] if orders else None
 
 
-def _reload(signal_id: str, order: Order | None, deps: Deps) -> IngestResult:
+def _reload(signal_id: str, sent: list[Order | None], deps: Deps) -> IngestResult:
     with deps.uow(write=False) as uow:
         signal = uow.signals.get(signal_id)
     assert signal is not None
-    return IngestResult(signal, Outcome.CREATED, order)
+    orders = tuple(o for o in sent if o is not None)
+    return IngestResult(signal, Outcome.CREATED, sent[0], orders=orders)

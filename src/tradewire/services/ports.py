@@ -38,6 +38,7 @@ class OrderRequest:
     stop_price: Decimal | None = None
     extended_hours: bool = False
     expires_at: datetime | None = None  # gtd
+    oco_group: str | None = None  # one-cancels-other with the group's other orders
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,7 @@ class UnitOfWork(Protocol):
     triggers: Any
     partners: Any
     timings: Any
+    market: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

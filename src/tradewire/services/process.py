@@ -8,14 +8,14 @@ from decimal import Decimal
 
 from tradewire.domain.accounts import Principal
 from tradewire.domain.errors import NotFound, Rejected
-from tradewire.domain.intents import entry_order
 from tradewire.domain.orders import Order
 from tradewire.domain.signals import Signal, SignalStatus
-from tradewire.domain.values import QuantityType, new_id
+from tradewire.domain.values import QuantityType
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
+from tradewire.services.orders import orders_for, send_signal_orders
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import RESERVATION, reservation, submit_after_commit
+from tradewire.services.submit import RESERVATION, reservation
 
 
 def visible_signal(uow: UnitOfWork, signal_id: str, principal: Principal) -> Signal:
@@ -48,7 +48,6 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
     token is consumed there, so using it and queueing the order are one atomic step).
     """
     equity = _equity(signal, deps)
-    last_price = deps.prices.last_price(signal.symbol)
     now = deps.clock.now()
     with deps.uow() as uow:
         current = uow.signals.get(signal.id)
@@ -62,11 +61,8 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
             raise Rejected(f"signal {signal.id} expired at {current.valid_until}",
                            code="SIGNAL_EXPIRED")
         try:
-            uow.positions.lock(current.account_id, current.symbol, now)
-            order = entry_order(current, order_id=new_id(), last_price=last_price, equity=equity,
-                                position=uow.positions.get(current.account_id, current.symbol),
-                                at=now, working_qty=uow.orders.working_qty(current.account_id,
-                                                                           current.symbol))
+            orders = orders_for(uow, current, equity=equity, price_of=uow.market.last_price,
+                                now=now)
         except Rejected as refused:
             uow.signals.move(current, SignalStatus.REJECTED, now, reason=refused.message,
                              free_source_id=True)
@@ -76,16 +72,17 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
             raise
         uow.signals.move(current, SignalStatus.QUEUED, now)
         uow.timings.mark(current.id, received_at=now, decided_at=now)
-        uow.orders.add(order, reserved_by=reservation(order, deps),
-                       reserved_until=now + RESERVATION)
+        for order in orders:
+            uow.orders.add(order, reserved_by=reservation(order, deps),
+                           reserved_until=now + RESERVATION)
         uow.jobs.cancel_for_signal(current.id, now, "signal processed")
         uow.audit.add_many([
             signal_event(current, "SignalQueued", now, from_status=str(expected),
                          to_status="queued"),
-            order_event(order, "OrderCreated", now),
+            *(order_event(order, "OrderCreated", now) for order in orders),
         ])
         uow.commit()
-    return submit_after_commit(order, deps)
+    return send_signal_orders(orders, deps)[0]
 
 
 def cancel_signal(signal_id: str, principal: Principal, deps: Deps) -> Signal:

@@ -130,6 +130,7 @@ def _request(order: Order) -> OrderRequest:
         time_in_force=order.time_in_force, limit_price=order.limit_price,
         stop_price=order.stop_price, extended_hours=order.extended_hours,
         expires_at=order.expires_at,
+        oco_group=order.link_group if order.link_kind == "oco" else None,
     )
 
 

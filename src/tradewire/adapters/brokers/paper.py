@@ -10,6 +10,7 @@ opening or adding to a short needs cash equal to its notional.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -42,6 +43,7 @@ class PaperBroker:
 
     def __init__(self, db: Database, clock: Clock, calendar: MarketCalendar,
                  model: FillModel | None = None) -> None:
+        self._local = threading.local()  # siblings cancelled during one on_ticks call
         self._db = db
         self._clock = clock
         self._calendar = calendar
@@ -63,6 +65,9 @@ class PaperBroker:
                 return self._report(conn, existing)
             row = self._new_row(request)
             row["status"], row["reason"] = self._admit(conn, request)
+            if request.oco_group is not None and self._group_filled(conn, request):
+                row["status"] = str(OrderStatus.CANCELED)
+                row["reason"] = "one-cancels-other: a linked order already filled"
             market = self._market(conn, request.account_ref)
             if market is not None:
                 row.update(self._session_fields(request, market, row["created_at"]))
@@ -115,6 +120,7 @@ class PaperBroker:
         moved: dict[tuple[str, str], None] = {}
         with self._write() as conn:
             self._serialise_matching(conn)
+            self._local.moved = []
             markets: dict[str, str | None] = {}
             for tick in ticks:
                 q = select(t.paper_orders).where(t.paper_orders.c.symbol == tick.symbol,
@@ -127,6 +133,8 @@ class PaperBroker:
                         markets[ref] = self._market(conn, ref)
                     if self._on_tick(conn, row, tick, markets[ref]):
                         moved[(ref, row["client_order_id"])] = None
+            moved.update(dict.fromkeys(self._local.moved))
+            self._local.moved = None
             return [(coid, self._report(conn, self._order_row(conn, ref, coid)))
                     for ref, coid in moved]
 
@@ -270,6 +278,25 @@ class PaperBroker:
                      .values(cash=cash))
         self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
                   filled_qty=row["filled_qty"] + qty)
+        if row["oco_group"] is not None:
+            self._cancel_siblings(conn, row)
+
+    def _cancel_siblings(self, conn: Connection, row: dict[str, Any]) -> None:
+        """One-cancels-other: a filled order cancels the rest of its group."""
+        p = t.paper_orders.c
+        q = select(p.client_order_id).where(
+            p.account_ref == row["account_ref"], p.oco_group == row["oco_group"],
+            p.status.in_(WORKING), p.broker_order_id != row["broker_order_id"])
+        siblings = list(conn.execute(q).scalars())
+        if siblings:
+            conn.execute(update(t.paper_orders)
+                         .where(p.account_ref == row["account_ref"],
+                                p.client_order_id.in_(siblings))
+                         .values(status=str(OrderStatus.CANCELED),
+                                 reason="one-cancels-other: a linked order filled"))
+            collected = getattr(self._local, "moved", None)
+            if collected is not None:  # during on_ticks; after a fill on arrival, reconciliation reports them
+                collected.extend((row["account_ref"], coid) for coid in siblings)
 
     # ---- rows ---------------------------------------------------------------------------
 
@@ -281,6 +308,7 @@ class PaperBroker:
             "limit_price": r.limit_price, "stop_price": r.stop_price, "triggered": False,
             "filled_qty": ZERO, "created_at": self._clock.now(), "extended_hours": r.extended_hours,
             "active_from": None, "expires_at": None, "auction_at": None,
+            "oco_group": r.oco_group,
         }
 
     def _set(self, conn: Connection, row: dict[str, Any], **values: Any) -> None:
@@ -305,6 +333,13 @@ class PaperBroker:
                            broker_order_id=row["broker_order_id"],
                            status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
                            fills=fills, reason=row["reason"])
+
+    def _group_filled(self, conn: Connection, r: OrderRequest) -> bool:
+        p = t.paper_orders.c
+        q = select(p.broker_order_id).where(p.account_ref == r.account_ref,
+                                            p.oco_group == r.oco_group,
+                                            p.status == str(OrderStatus.FILLED))
+        return conn.execute(q.limit(1)).first() is not None
 
     def _serialise_matching(self, conn: Connection) -> None:
         """One matcher at a time across processes (PostgreSQL); SQLite already has one writer.

@@ -50,8 +50,8 @@ def _sqlite_engine(url: str) -> Engine:
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
-        max_overflow=8,
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16,
+        max_overflow=40,
     )
 
     @event.listens_for(engine, "connect")
@@ -78,5 +78,7 @@ def connect(url: str) -> Database:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return Database(_sqlite_engine(url), write_lock=threading.Lock())
-    engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+    # More connections than the API's 40 worker threads plus the worker loop, so a request
+    # never waits on the pool while another holds a row lock it needs.
+    engine = create_engine(url, pool_size=24, max_overflow=32, pool_pre_ping=True)
     return Database(engine)

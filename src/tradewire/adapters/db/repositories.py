@@ -18,7 +18,7 @@ from tradewire.domain.capabilities import AccessToken, Partner, Trigger
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
-from tradewire.domain.signals import ExitRule, ExitTrigger, Signal, SignalStatus
+from tradewire.domain.signals import ExitRule, ExitTrigger, Leg, LinkKind, Signal, SignalStatus
 from tradewire.domain.values import (
     Action,
     ExecuteMode,
@@ -127,6 +127,24 @@ def _exit_rule(row: dict[str, Any] | None) -> ExitRule | None:
     })
 
 
+def _leg_row(leg: Leg) -> dict[str, Any]:
+    row = asdict(leg)
+    for k, v in row.items():
+        if v is not None and not isinstance(v, str):
+            row[k] = str(v)
+    return row
+
+
+def _leg(row: dict[str, Any]) -> Leg:
+    def dec(v: str | None) -> Decimal | None:
+        return Decimal(v) if v is not None else None
+
+    return Leg(symbol=row["symbol"], action=Action(row["action"]), quantity=Decimal(row["quantity"]),
+               quantity_type=QuantityType(row["quantity_type"]),
+               order_type=OrderType(row["order_type"]), limit_price=dec(row["limit_price"]),
+               stop_price=dec(row["stop_price"]), time_in_force=TimeInForce(row["time_in_force"]))
+
+
 def _signal_row(s: Signal) -> dict[str, Any]:
     return {
         "id": s.id, "account_id": s.account_id, "source_id": s.source_id,
@@ -140,6 +158,8 @@ def _signal_row(s: Signal) -> dict[str, Any]:
         "exit_rule": _exit_rule_row(s.exit_rule),
         "status": str(s.status), "status_reason": s.status_reason,
         "after_signal_id": s.after_signal_id,
+        "legs": [_leg_row(leg) for leg in s.legs] or None,
+        "link": str(s.link) if s.link else None,
         "created_at": s.created_at, "updated_at": s.created_at,
     }
 
@@ -158,6 +178,8 @@ def _signal(row: Any) -> Signal:
         exit_rule=_exit_rule(m["exit_rule"]),
         status=SignalStatus(m["status"]), status_reason=m["status_reason"], route=m["route"],
         after_signal_id=m["after_signal_id"],
+        legs=tuple(_leg(row) for row in m["legs"] or ()),
+        link=LinkKind(m["link"]) if m["link"] else None,
     )
 
 
@@ -560,3 +582,11 @@ class TimingRepo(_Repo):
         m = dict(row._mapping)
         m.pop("signal_id")
         return m
+
+
+class MarketPriceRepo(_Repo):
+    """Last prices read on the transaction's own connection (never a second one)."""
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
+        return self.conn.execute(q).scalar_one_or_none()

@@ -89,6 +89,8 @@ signals = Table(
     Column("status_reason", Text, nullable=True),
     Column("replaced_by", ID, nullable=True),
     Column("after_signal_id", ID, nullable=True, index=True),
+    Column("legs", JSON, nullable=True),  # further legs of a multi-leg signal
+    Column("link", String(10), nullable=True),  # how the legs are linked: oco or all
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("uq_signal_account_dedup", "account_id", "dedup_key", unique=True),
@@ -121,6 +123,8 @@ orders = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("hold_until", UTCDateTime, nullable=True),  # a market order waiting for the open
     Column("expires_at", UTCDateTime, nullable=True),  # gtd: the signal's expiresAt
+    Column("link_group", ID, nullable=True, index=True),
+    Column("link_kind", String(10), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -218,6 +222,7 @@ paper_orders = Table(
     Column("active_from", UTCDateTime, nullable=True),  # opg: the open it waits for
     Column("expires_at", UTCDateTime, nullable=True),  # day: the session's close; gtd
     Column("auction_at", UTCDateTime, nullable=True),  # cls: the close it fills at
+    Column("oco_group", ID, nullable=True),  # a fill cancels the group's other orders
     Column("status", String(20), nullable=False),
     Column("filled_qty", ExactDecimal, nullable=False),
     Column("reason", Text, nullable=True),

@@ -43,6 +43,7 @@ class SqlUnitOfWork:
         self.triggers = r.TriggerRepo(c)
         self.partners = r.PartnerRepo(c)
         self.timings = r.TimingRepo(c)
+        self.market = r.MarketPriceRepo(c)
         return self
 
     def commit(self) -> None:

@@ -13,7 +13,7 @@ from tradewire.adapters.formats.fields import Metadata, Moment
 from tradewire.adapters.formats.signal_api import BadRequest, Price, Quantity, iso_z
 from tradewire.domain.capabilities import Trigger
 from tradewire.domain.orders import Order
-from tradewire.domain.signals import Signal, SignalStatus
+from tradewire.domain.signals import Leg, LinkKind, Signal, SignalStatus
 from tradewire.domain.values import (
     Action,
     ExecuteMode,
@@ -28,6 +28,22 @@ _QTY_TYPES = {"fixed": QuantityType.FIXED, "percent_equity": QuantityType.PERCEN
 _ORDER_TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
                 "stop_limit": OrderType.STOP_LIMIT}
 _SIDES = {"buy": Action.OPEN_LONG, "sell": Action.CLOSE_LONG}
+
+
+class LegIn(BaseModel):
+    """A further leg; the symbol defaults to the order's own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    symbol: str | None = Field(default=None, min_length=1, max_length=20,
+                               pattern=r"^[A-Za-z0-9./:_-]+$")
+    side: Literal["buy", "sell"] | None = None
+    action: Action | None = None
+    quantity: Quantity
+    order_type: Literal["market", "limit", "stop", "stop_limit"] = "market"
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = "gtc"
 
 
 class OrderIn(BaseModel):
@@ -50,6 +66,8 @@ class OrderIn(BaseModel):
     valid_until: Moment | None = None
     expires_in: int | None = Field(default=None, ge=60, le=30 * 86_400)  # encoded token, seconds
     metadata: Metadata | None = None
+    legs: list[LegIn] | None = Field(default=None, min_length=1, max_length=7)
+    link: Literal["oco", "all"] | None = None
 
 
 def parse_order(body: Any, *, now: datetime, route: str, account_id: str | None = None,
@@ -73,7 +91,8 @@ def parse_order(body: Any, *, now: datetime, route: str, account_id: str | None 
         limit_price=req.limit_price, stop_price=req.stop_price,
         time_in_force=TimeInForce(req.time_in_force), extended_hours=req.extended_hours,
         valid_until=req.valid_until, source_id=req.source_id, metadata=req.metadata or {},
-        route=route,
+        route=route, legs=tuple(_leg(leg, req.symbol) for leg in req.legs or ()),
+        link=LinkKind(req.link) if req.link else None,
     )
     ttl = timedelta(seconds=req.expires_in) if req.expires_in is not None else None
     return signal, ttl
@@ -100,11 +119,29 @@ def _problems(r: OrderIn, account_id: str | None, now: datetime) -> list[dict[st
          "limit_price is only used by limit and stop_limit orders", "limit_price")
     need(kind.needs_stop_price or r.stop_price is None,
          "stop_price is only used by stop and stop_limit orders", "stop_price")
+    need((r.legs is None) == (r.link is None), "legs and link go together", "link")
+    for i, leg in enumerate(r.legs or ()):
+        kind = _ORDER_TYPES[leg.order_type]
+        if (leg.side is None) == (leg.action is None):
+            p.append(detail("custom", "send exactly one of side and action", ["legs", i, "side"]))
+        if kind.needs_limit_price != (leg.limit_price is not None):
+            p.append(detail("custom", "limit_price goes with limit and stop_limit legs only",
+                            ["legs", i, "limit_price"]))
+        if kind.needs_stop_price != (leg.stop_price is not None):
+            p.append(detail("custom", "stop_price goes with stop and stop_limit legs only",
+                            ["legs", i, "stop_price"]))
     need(r.valid_until is None or r.valid_until.tzinfo is not None,
          "valid_until needs a UTC offset", "valid_until")
     need(r.valid_until is None or r.valid_until.tzinfo is None or r.valid_until > now,
          "valid_until is in the past", "valid_until")
     return p
+
+
+def _leg(leg: LegIn, symbol: str) -> Leg:
+    return Leg(symbol=(leg.symbol or symbol).upper(), action=leg.action or _SIDES[leg.side or "buy"],
+               quantity=leg.quantity, order_type=_ORDER_TYPES[leg.order_type],
+               limit_price=leg.limit_price, stop_price=leg.stop_price,
+               time_in_force=TimeInForce(leg.time_in_force))
 
 
 def order_view(signal: Signal, order: Order | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from tradewire.adapters.formats.errors import detail, details_of
 from tradewire.adapters.formats.fields import Metadata, Moment, in_range
 from tradewire.adapters.formats.signal_api import (
+    REPLACED_BEFORE_SENT,
     BadRequest,
     Price,
     Quantity,
@@ -216,6 +217,8 @@ def created(signal: Signal, order: Order | None) -> tuple[int, dict[str, Any]]:
         return 202, {"message": "Signal scheduled for processing", "signal": summary(signal, order)}
     if signal.status is SignalStatus.EXECUTED:
         return 201, {"message": "Signal processed successfully", "signal": summary(signal, order)}
+    if signal.status is SignalStatus.REPLACED:
+        return 201, {"message": REPLACED_BEFORE_SENT, "signal": summary(signal, order)}
     return 201, {"message": "Signal accepted; its order is on its way to the broker",
                  "signal": summary(signal, order)}
 

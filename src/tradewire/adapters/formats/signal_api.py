@@ -192,6 +192,9 @@ def _to_signal(r: SignalRequest, now: datetime, route: str) -> Signal:
 
 # ---- responses ------------------------------------------------------------------------------
 
+REPLACED_BEFORE_SENT = ("Signal accepted, then replaced by a newer signal with the same sourceId "
+                        "before its order was sent")
+
 def iso_z(value: datetime) -> str:
     """`2026-02-07T14:25:00.000Z`, the seed's spelling of a UTC time."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
@@ -215,6 +218,8 @@ def created(signal: Signal, order: Order | None) -> tuple[int, dict[str, Any]]:
         return 201, _ok("Signal created", signal, order)
     if signal.status is SignalStatus.EXECUTED:
         return 201, _ok("Signal processed successfully", signal, order)
+    if signal.status is SignalStatus.REPLACED:
+        return 201, _ok(REPLACED_BEFORE_SENT, signal, order)
     return 201, _ok("Signal accepted; its order is on its way to the broker", signal, order)
 
 

@@ -142,7 +142,12 @@ def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
     except TradewireError as exc:
         return 404 if exc.code.endswith("NOT_FOUND") else 400, {
             "success": False, "error": exc.message, "code": exc.code}
-    return _outcome(result.signal, result.order, result.outcome)
+    status, body = _outcome(result.signal, result.order, result.outcome)
+    if len(result.orders) > 1:
+        body["legs"] = [{"order_id": o.id, "client_order_id": o.client_order_id,
+                         "symbol": o.symbol, "side": str(o.side), "link": o.link_kind}
+                        for o in result.orders]
+    return status, body
 
 
 def _run_alert(c: Container, principal: Principal, account_id: str,

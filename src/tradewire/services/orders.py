@@ -1,0 +1,75 @@
+"""The orders a signal asks for (one per leg), and sending a signal's orders as linked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from tradewire.domain.intents import counts_toward_working, entry_order, leg_signal, linked
+from tradewire.domain.orders import Order, OrderStatus
+from tradewire.domain.signals import LinkKind, Signal
+from tradewire.domain.values import ZERO, new_id
+from tradewire.services.audit import order_event
+from tradewire.services.deps import Deps
+from tradewire.services.ports import UnitOfWork
+from tradewire.services.submit import record_reports, submit_after_commit
+
+
+def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
+               price_of: Callable[[str], Decimal | None], now: datetime) -> list[Order]:
+    """One order per leg, each sized and checked against the position and what is working."""
+    specs = [signal, *(leg_signal(signal, leg) for leg in signal.legs)]
+    added: dict[str, Decimal] = {}
+    out = []
+    for index, spec in enumerate(specs):
+        uow.positions.lock(spec.account_id, spec.symbol, now)
+        working = uow.orders.working_qty(spec.account_id, spec.symbol)
+        if counts_toward_working(signal):
+            working += added.get(spec.symbol, ZERO)
+        order = entry_order(spec, order_id=new_id(), at=now, equity=equity,
+                            last_price=price_of(spec.symbol), working_qty=working,
+                            position=uow.positions.get(spec.account_id, spec.symbol))
+        order = linked(order, signal, index)
+        added[spec.symbol] = added.get(spec.symbol, ZERO) + order.side.sign * order.qty
+        out.append(order)
+    return out
+
+
+def send_signal_orders(orders: list[Order], deps: Deps) -> list[Order | None]:
+    """Send each stored order; legs sent together fall together when one is refused."""
+    sent = [submit_after_commit(order, deps) for order in orders]
+    together = any(o.link_kind == str(LinkKind.ALL) for o in orders)
+    if together and any(o is not None and o.status is OrderStatus.REJECTED for o in sent):
+        cancel_orders([o for o in sent if o is not None and o.status is not OrderStatus.REJECTED],
+                      deps, reason="another leg sent with it was refused")
+    return sent
+
+
+def cancel_orders(orders: list[Order], deps: Deps, *, reason: str) -> int:
+    """Cancel orders: withdrawn here while unsent, else cancelled at the broker."""
+    now = deps.clock.now()
+    at_broker = []
+    with deps.uow() as uow:
+        accounts = {o.account_id: uow.accounts.get(o.account_id) for o in orders}
+        for order in orders:
+            current = uow.orders.get(order.id)
+            if current is None:
+                continue
+            if current.status is OrderStatus.NEW:
+                withdrawn = current.moved_to(OrderStatus.CANCELED, reason=reason)
+                if uow.orders.save(withdrawn, OrderStatus.NEW, now):
+                    uow.audit.add(order_event(withdrawn, "OrderCanceled", now, from_status="new",
+                                              reason=reason))
+            elif current.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
+                at_broker.append(current)
+        uow.commit()
+    reports = []
+    for order in at_broker:
+        report = deps.brokers.for_account(accounts[order.account_id]).cancel(
+            order.account_id, order.client_order_id)
+        if report is not None:
+            reports.append((order.client_order_id, report))
+    if reports:
+        record_reports(reports, deps)
+    return len(orders)
