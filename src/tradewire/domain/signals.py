@@ -116,6 +116,7 @@ class Signal:
     after_signal_id: str | None = None  # sent only once that signal's order has filled
     legs: tuple[Leg, ...] = ()
     link: LinkKind | None = None
+    parent_id: str | None = None  # the partner signal this one fans out from
 
     def initial_status(self) -> SignalStatus:
         """The status a freshly accepted signal takes from its execute mode."""

@@ -160,6 +160,7 @@ def _signal_row(s: Signal) -> dict[str, Any]:
         "after_signal_id": s.after_signal_id,
         "legs": [_leg_row(leg) for leg in s.legs] or None,
         "link": str(s.link) if s.link else None,
+        "parent_id": s.parent_id,
         "created_at": s.created_at, "updated_at": s.created_at,
     }
 
@@ -179,7 +180,7 @@ def _signal(row: Any) -> Signal:
         status=SignalStatus(m["status"]), status_reason=m["status_reason"], route=m["route"],
         after_signal_id=m["after_signal_id"],
         legs=tuple(_leg(row) for row in m["legs"] or ()),
-        link=LinkKind(m["link"]) if m["link"] else None,
+        link=LinkKind(m["link"]) if m["link"] else None, parent_id=m["parent_id"],
     )
 
 

@@ -90,6 +90,7 @@ signals = Table(
     Column("replaced_by", ID, nullable=True),
     Column("after_signal_id", ID, nullable=True, index=True),
     Column("legs", JSON, nullable=True),  # further legs of a multi-leg signal
+    Column("parent_id", ID, nullable=True, index=True),  # the partner signal it fans out from
     Column("link", String(10), nullable=True),  # how the legs are linked: oco or all
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -291,6 +292,63 @@ signal_timings = Table(
     Column("decided_at", UTCDateTime, nullable=True),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("acked_at", UTCDateTime, nullable=True),
+)
+
+channels = Table(
+    "channel", metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner_id", ID, ForeignKey("partner.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("api_key", String(64), nullable=False, unique=True),  # public half, sent in anny-api-key
+    Column("secret_hash", String(64), nullable=False),  # keyed hash of anny-api-secret
+    Column("require_stop_loss", Boolean, nullable=False, server_default=false()),
+    Column("max_signals_per_day", Integer, nullable=True),
+    Column("max_capital_at_risk", ExactDecimal, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscription", metadata,
+    Column("channel_id", ID, ForeignKey("channel.id"), primary_key=True),
+    Column("account_id", ID, ForeignKey("account.id"), primary_key=True),
+    Column("allocation", ExactDecimal, nullable=False),
+    Column("allocation_type", String(10), nullable=False),  # amount (quote currency) or percent
+    Column("leverage_cap", Integer, nullable=False),
+    Column("auto_execute", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+partner_signals = Table(
+    "partner_signal", metadata,
+    Column("id", ID, primary_key=True),  # the parent_signal_id of the partner API
+    Column("channel_id", ID, ForeignKey("channel.id"), nullable=False, index=True),
+    Column("version", String(4), nullable=False),
+    Column("symbol", String(20), nullable=False),
+    Column("exchange", String(30), nullable=True),
+    Column("side", String(5), nullable=False),  # long or short
+    Column("entry_min", ExactDecimal, nullable=False),
+    Column("entry_max", ExactDecimal, nullable=False),
+    Column("plan", JSON, nullable=False),  # targets, stop, trailing, adds: the exit plan
+    Column("invest", ExactDecimal, nullable=False),
+    Column("ttl_ms", Integer, nullable=True),
+    Column("leverage", Integer, nullable=False),
+    Column("margin_type", String(10), nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+exit_plans = Table(
+    "exit_plan", metadata,
+    Column("signal_id", ID, ForeignKey("signal.id"), primary_key=True),
+    Column("account_id", ID, nullable=False),
+    Column("symbol", String(20), nullable=False, index=True),
+    Column("plan", JSON, nullable=False),
+    Column("state", JSON, nullable=True),  # None until the entry fills
+    Column("version", Integer, nullable=False),  # bumped on every change (compare-and-set)
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 service_flags = Table(
