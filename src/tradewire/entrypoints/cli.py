@@ -16,8 +16,9 @@ from tradewire import config
 from tradewire.adapters.calendars import known_market
 from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
+from tradewire.domain.channels import AllocationType
 from tradewire.domain.errors import TradewireError
-from tradewire.services import accounts, capabilities
+from tradewire.services import accounts, capabilities, channels
 
 app = typer.Typer(help="tradewire: trading signals in, broker orders out.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Trading accounts.", no_args_is_help=True)
@@ -27,6 +28,9 @@ tokens_app = typer.Typer(help="Access tokens for /signal/execute-via-token.", no
 partners_app = typer.Typer(help="Partners and the accounts they may trade.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(partners_app, name="partners")
+channels_app = typer.Typer(help="Partner signal channels and their subscribers.",
+                           no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
@@ -194,6 +198,41 @@ def partners_grant(partner: Annotated[str, typer.Option()],
     except TradewireError as exc:
         _fail(exc, as_json)
     _emit({"partner_id": partner, "account_id": account, "granted": True}, as_json)
+
+
+@channels_app.command("create")
+def channels_create(partner: Annotated[str, typer.Option()], name: Annotated[str, typer.Option()],
+                    require_stop_loss: bool = False, max_signals_per_day: int | None = None,
+                    as_json: JsonOpt = False) -> None:
+    """A channel of a partner; its anny-api-key / anny-api-secret pair is shown once."""
+    c = _container()
+    try:
+        channel, secret = channels.create_channel(partner, name, c.deps, c.secrets,
+                                                  require_stop_loss=require_stop_loss,
+                                                  max_signals_per_day=max_signals_per_day)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"id": channel.id, "api_key": channel.api_key, "api_secret": secret}, as_json)
+
+
+@channels_app.command("subscribe")
+def channels_subscribe(channel: Annotated[str, typer.Option()],
+                       account: Annotated[str, typer.Option()], allocation: str = "1000",
+                       allocation_type: str = "amount", leverage_cap: int = 1,
+                       auto_execute: bool = True, as_json: JsonOpt = False) -> None:
+    """An account follows a channel with an allocation (quote currency amount or percent)."""
+    c = _container()
+    try:
+        sub = channels.subscribe(channel, account, c.deps, allocation=Decimal(allocation),
+                                 allocation_type=AllocationType(allocation_type),
+                                 leverage_cap=leverage_cap, auto_execute=auto_execute)
+    except (TradewireError, ValueError) as exc:
+        if isinstance(exc, TradewireError):
+            _fail(exc, as_json)
+        raise typer.BadParameter(str(exc)) from None
+    _emit({"channel_id": sub.channel_id, "account_id": sub.account_id,
+           "allocation": str(sub.allocation), "allocation_type": str(sub.allocation_type)},
+          as_json)
 
 
 @db_app.command("upgrade")

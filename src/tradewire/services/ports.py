@@ -149,6 +149,8 @@ class UnitOfWork(Protocol):
     partners: Any
     timings: Any
     market: Any
+    channels: Any
+    partner_signals: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

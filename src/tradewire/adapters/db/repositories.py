@@ -15,6 +15,7 @@ from tradewire.adapters.db import tables as t
 from tradewire.domain.accounts import Account, ApiKey, Scope, User
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.capabilities import AccessToken, Partner, Trigger
+from tradewire.domain.channels import AllocationType, Channel, Subscription
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
@@ -591,3 +592,59 @@ class MarketPriceRepo(_Repo):
     def last_price(self, symbol: str) -> Decimal | None:
         q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
         return self.conn.execute(q).scalar_one_or_none()
+
+
+class ChannelRepo(_Repo):
+    def add(self, channel: Channel) -> None:
+        self.conn.execute(insert(t.channels).values(**asdict(channel)))
+
+    def get(self, channel_id: str) -> Channel | None:
+        row = self.conn.execute(select(t.channels).where(t.channels.c.id == channel_id)).first()
+        return Channel(**row._mapping) if row else None
+
+    def by_api_key(self, api_key: str) -> Channel | None:
+        row = self.conn.execute(select(t.channels).where(t.channels.c.api_key == api_key)).first()
+        return Channel(**row._mapping) if row else None
+
+    def of_partner(self, partner_id: str) -> list[Channel]:
+        q = select(t.channels).where(t.channels.c.partner_id == partner_id)
+        return [Channel(**r._mapping) for r in self.conn.execute(q.order_by(t.channels.c.created_at))]
+
+    def subscribe(self, sub: Subscription) -> None:
+        row = {**asdict(sub), "allocation_type": str(sub.allocation_type)}
+        if not insert_ignore(self.conn, t.subscriptions, row):
+            c = t.subscriptions.c
+            self.conn.execute(update(t.subscriptions)
+                              .where(c.channel_id == sub.channel_id, c.account_id == sub.account_id)
+                              .values(**{k: v for k, v in row.items()
+                                         if k not in ("channel_id", "account_id", "created_at")}))
+
+    def subscribers(self, channel_id: str) -> list[Subscription]:
+        q = (select(t.subscriptions).where(t.subscriptions.c.channel_id == channel_id)
+             .order_by(t.subscriptions.c.created_at, t.subscriptions.c.account_id))
+        return [Subscription(**{**r._mapping, "allocation_type": AllocationType(r.allocation_type)})
+                for r in self.conn.execute(q)]
+
+
+class PartnerSignalRepo(_Repo):
+    def add(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(t.partner_signals).values(**row))
+
+    def get(self, signal_id: str) -> dict[str, Any] | None:
+        q = select(t.partner_signals).where(t.partner_signals.c.id == signal_id)
+        row = self.conn.execute(q).first()
+        return dict(row._mapping) if row else None
+
+    def update(self, signal_id: str, at: datetime, **values: Any) -> None:
+        self.conn.execute(update(t.partner_signals).where(t.partner_signals.c.id == signal_id)
+                          .values(updated_at=at, **values))
+
+    def count_since(self, channel_id: str, since: datetime) -> int:
+        c = t.partner_signals.c
+        q = select(func.count()).select_from(t.partner_signals).where(
+            c.channel_id == channel_id, c.created_at >= since)
+        return int(self.conn.execute(q).scalar_one())
+
+    def children(self, parent_id: str) -> list[Signal]:
+        q = select(t.signals).where(t.signals.c.parent_id == parent_id).order_by(t.signals.c.account_id)
+        return [_signal(r) for r in self.conn.execute(q)]

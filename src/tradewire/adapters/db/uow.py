@@ -44,6 +44,8 @@ class SqlUnitOfWork:
         self.partners = r.PartnerRepo(c)
         self.timings = r.TimingRepo(c)
         self.market = r.MarketPriceRepo(c)
+        self.channels = r.ChannelRepo(c)
+        self.partner_signals = r.PartnerSignalRepo(c)
         return self
 
     def commit(self) -> None:

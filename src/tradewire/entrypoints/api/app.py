@@ -12,7 +12,15 @@ from tradewire.bootstrap import Container
 from tradewire.entrypoints.api import errors, redaction
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.entrypoints.api.limits import BodyLimit
-from tradewire.entrypoints.api.routes import auth, execution, ingest, market, read, signals
+from tradewire.entrypoints.api.routes import (
+    auth,
+    execution,
+    ingest,
+    market,
+    partner_signals,
+    read,
+    signals,
+)
 from tradewire.entrypoints.api.shedding import Shed
 
 
@@ -21,7 +29,7 @@ def create_app(container: Container) -> FastAPI:
                   description="Trading signals in, broker orders out.")
     app.state.container = container
     errors.install(app)
-    for module in (signals, ingest, execution, auth, market, read):
+    for module in (signals, ingest, execution, partner_signals, auth, market, read):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")

@@ -12,7 +12,8 @@ import orjson
 
 from tradewire.adapters.formats import signal_api
 
-SIGNAL_PATHS = ("/api/v1/signals", "/api/signals/", "/signal/", "/partners/")
+SIGNAL_PATHS = ("/api/v1/signals", "/api/signals/", "/signal/", "/partners/", "/v1/signal",
+                "/v2/signal")
 
 
 class Shed:

@@ -1,0 +1,98 @@
+"""The partner signal API of seed 001: /v1/signal, /v2/signal, and calls on a signal."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from tradewire.adapters.formats import partner_api
+from tradewire.adapters.formats.partner_api import PartnerInputError
+from tradewire.adapters.formats.signal_api import BadRequest
+from tradewire.bootstrap import Container
+from tradewire.domain.channels import Channel
+from tradewire.domain.errors import NotFound, ServiceDisabled
+from tradewire.entrypoints.api.deps import container, decode_json, ensure_signals_enabled
+from tradewire.entrypoints.api.dialect import dialect_route
+from tradewire.entrypoints.api.errors import JSON, ApiError
+from tradewire.services import capabilities, channels, partner_signals
+
+log = logging.getLogger("tradewire.api.partner")
+
+
+def render(exc: Exception) -> Response | None:
+    """This API's envelope for every refusal: `{result: {type}, payload}`."""
+    if isinstance(exc, PartnerInputError):
+        return JSON(partner_api.envelope(exc.kind, {"errors": exc.details}), 400)
+    if isinstance(exc, BadRequest):
+        return JSON(partner_api.envelope(partner_api.CONTENT, {"errors": exc.details}), 400)
+    if isinstance(exc, ApiError) and exc.status in (401, 403):
+        return JSON(partner_api.envelope(partner_api.UNAUTHORIZED, {"message": exc.body["error"]}),
+                    403)
+    if isinstance(exc, NotFound):
+        return JSON(partner_api.envelope(partner_api.CONTENT, {"message": exc.message}), 400)
+    if isinstance(exc, ServiceDisabled):
+        return JSON(partner_api.envelope(partner_api.CRITICAL, {"message": exc.message}), 503)
+    log.exception("partner API failure", exc_info=exc)
+    return JSON(partner_api.envelope(partner_api.CRITICAL, {"message": "internal error"}), 500)
+
+
+router = APIRouter(tags=["partner signals"], route_class=dialect_route(render))
+ParentId = Annotated[str, Path(max_length=64)]
+
+
+def authenticate_channel(c: Container, headers: Headers, body: object = None) -> Channel:
+    """The channel from `anny-api-key` + `anny-api-secret`, or a partner's Bearer token."""
+    key, secret = headers.get("anny-api-key"), headers.get("anny-api-secret")
+    if key and secret:
+        channel = channels.channel_for_keys(key, secret, c.deps, c.secrets)
+        if channel is not None:
+            return channel
+    bearer = headers.get("authorization", "")
+    if bearer[:7].lower() == "bearer ":
+        principal = capabilities.principal_for_partner(bearer[7:].strip(), c.deps, c.secrets)
+        if principal is not None and principal.key_id is not None:
+            wanted = body.get("channel_id") if isinstance(body, dict) else None
+            channel = channels.channel_of_partner(principal.key_id, wanted, c.deps)
+            if channel is not None:
+                return channel
+    raise ApiError(403, "Invalid API credentials", "UNAUTHORIZED")
+
+
+def _create(c: Container, headers: Headers, body: bytes, version: str) -> Response:
+    ensure_signals_enabled(c)
+    channel = authenticate_channel(c, headers)
+    spec = partner_api.parse(decode_json(body), version)
+    created = partner_signals.create(spec, channel, c.deps)
+    if created.refused is not None:
+        return JSON(partner_api.performed(created.parent_id, success=False,
+                                          reason=created.refused), 200)
+    return JSON(partner_api.performed(created.parent_id,
+                                      children=[asdict(r) for r in created.children]), 200)
+
+
+@router.post("/v1/signal", summary="Create a partner signal (V1)")
+async def create_v1(request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_create, container(request), request.headers, body, "v1")
+
+
+@router.post("/v2/signal", summary="Create a partner signal (V2: leverage, margin, split entry)")
+async def create_v2(request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_create, container(request), request.headers, body, "v2")
+
+
+@router.delete("/v1/signal/{parent_signal_id}/cancel",
+               summary="Cancel a signal: open orders cancelled, positions closed at market")
+def cancel(parent_signal_id: ParentId, request: Request) -> Response:
+    c = container(request)
+    channel = authenticate_channel(c, request.headers)
+    closed = partner_signals.cancel(parent_signal_id, channel, c.deps)
+    return JSON(partner_api.performed(parent_signal_id, children=[asdict(r) for r in closed]),
+                200)

@@ -1,0 +1,120 @@
+"""The partner signal API (seed 001): channels, fan-out to subscribers, cancel."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import Caller
+from tradewire.bootstrap import Container
+from tradewire.services import capabilities, channels
+
+
+@pytest.fixture
+def channel(container: Container, alice: Caller, bob: Caller) -> dict[str, str]:
+    partner, _ = capabilities.create_partner("signals-desk", container.deps, container.secrets)
+    chan, secret = channels.create_channel(partner.id, "alpha", container.deps, container.secrets)
+    channels.subscribe(chan.id, alice.account_id, container.deps, allocation=Decimal(1000))
+    channels.subscribe(chan.id, bob.account_id, container.deps, allocation=Decimal(500))
+    return {"anny-api-key": chan.api_key, "anny-api-secret": secret}
+
+
+V1 = {"coin": "BTC", "trade_market": "USDT", "exchange": "BINANCE", "buy_price_min": "95",
+      "buy_price_max": "100", "sell_price_1": "110", "sell_price_2": "120",
+      "sell_price_3": "130", "stop_loss": "90", "type": "long", "invest": "50"}
+
+
+def tick(client: httpx.Client, caller: Caller, value: str) -> None:
+    assert client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": value},
+                       headers=caller.headers).status_code == 200
+
+
+def position(client: httpx.Client, caller: Caller) -> dict[str, Any] | None:
+    rows = client.get("/api/v1/positions", headers=caller.headers).json()["positions"]
+    return rows[0] if rows else None
+
+
+def test_a_v1_signal_fans_out_to_every_subscriber_sized_by_allocation(
+        client: httpx.Client, channel: dict[str, str], alice: Caller, bob: Caller) -> None:
+    tick(client, alice, "105")  # above the range: the entries wait
+    r = client.post("/v1/signal", json=V1, headers=channel)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["result"] == {"type": "OPERATION_PERFORMED"}
+    assert body["payload"]["result"] == "success"
+    kids = {k["account_id"]: k for k in body["payload"]["children"]}
+    assert set(kids) == {alice.account_id, bob.account_id}
+    assert position(client, alice) is None
+    tick(client, alice, "99")  # inside the range: both enter at the range's top or better
+    assert position(client, alice)["qty"] == "5.000000"  # 50% of 1,000 at 100
+    assert position(client, bob)["qty"] == "2.500000"  # 50% of 500 at 100
+
+
+def test_cancel_closes_what_the_signal_opened(client: httpx.Client, channel: dict[str, str],
+                                              alice: Caller, bob: Caller) -> None:
+    tick(client, alice, "99")
+    parent = client.post("/v1/signal", json=V1, headers=channel).json()["payload"]
+    assert position(client, alice) is not None
+    r = client.delete(f"/v1/signal/{parent['parent_signal_id']}/cancel", headers=channel)
+    assert r.status_code == 200, r.text
+    assert position(client, alice) is None and position(client, bob) is None
+
+
+def test_wrong_credentials_answer_403_unauthorized(client: httpx.Client,
+                                                   channel: dict[str, str]) -> None:
+    bad = {**channel, "anny-api-secret": "nope"}
+    r = client.post("/v1/signal", json=V1, headers=bad)
+    assert r.status_code == 403 and r.json()["result"]["type"] == "UNAUTHORIZED"
+    assert client.post("/v1/signal", json=V1).status_code == 403
+
+
+@pytest.mark.parametrize(("change", "kind"), [
+    ({"sell_price_1": None}, "INVALID_INPUT_MISSING"),
+    ({"buy_price_min": "abc"}, "INVALID_INPUT_CONTENT"),
+    ({"sell_price_1": "80"}, "INVALID_INPUT_CONTENT"),  # a target below the entry range
+    ({"stop_loss": "97"}, "INVALID_INPUT_CONTENT"),  # a stop inside the range
+    ({"type": "sideways"}, "INVALID_INPUT_CONTENT"),
+])
+def test_bad_bodies_answer_400_with_the_seeds_types(client: httpx.Client,
+                                                    channel: dict[str, str],
+                                                    change: dict[str, Any], kind: str) -> None:
+    body = {k: v for k, v in {**V1, **change}.items() if v is not None}
+    r = client.post("/v1/signal", json=body, headers=channel)
+    assert r.status_code == 400 and r.json()["result"]["type"] == kind, r.text
+
+
+def test_a_channel_cannot_touch_another_channels_signal(client: httpx.Client,
+                                                        channel: dict[str, str],
+                                                        container: Container) -> None:
+    parent = client.post("/v1/signal", json=V1, headers=channel).json()["payload"]
+    other, _ = capabilities.create_partner("other", container.deps, container.secrets)
+    chan, secret = channels.create_channel(other.id, "beta", container.deps, container.secrets)
+    r = client.delete(f"/v1/signal/{parent['parent_signal_id']}/cancel",
+                      headers={"anny-api-key": chan.api_key, "anny-api-secret": secret})
+    assert r.status_code == 400 and "not found" in r.json()["payload"]["message"]
+
+
+def test_a_channel_that_requires_a_stop_loss_refuses_a_signal_without_one(
+        client: httpx.Client, container: Container, alice: Caller) -> None:
+    partner, bearer = capabilities.create_partner("strict", container.deps, container.secrets)
+    channels.create_channel(partner.id, "strict", container.deps, container.secrets,
+                            require_stop_loss=True)
+    body = {k: v for k, v in V1.items() if k != "stop_loss"}
+    r = client.post("/v1/signal", json=body, headers={"Authorization": f"Bearer {bearer}"})
+    assert r.status_code == 200
+    assert r.json()["payload"]["result"] == "failed" and "stop_loss" in r.json()["payload"]["reason"]
+
+
+def test_v2_accepts_leverage_and_a_mid_entry(client: httpx.Client, channel: dict[str, str],
+                                             alice: Caller) -> None:
+    tick(client, alice, "97")
+    body = {"coin": "BTC", "trade_market": "USDT", "entry_price_min": "95",
+            "entry_price_max": "100", "entry_price_mid": "97.5", "exit_price_1": "110",
+            "stop_loss": "90", "invest": "50", "leverage": 2, "margin_type": "isolated"}
+    r = client.post("/v2/signal", json=body, headers=channel)
+    assert r.status_code == 200, r.text
+    # leverage is capped by the subscription (1 by default): 50% of 1,000 at 97.5
+    assert position(client, alice)["qty"] == "5.128205"
