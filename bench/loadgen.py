@@ -1,8 +1,16 @@
-"""A lean closed-loop HTTP/1.1 load generator over persistent keep-alive connections.
+"""A lean HTTP/1.1 load generator over persistent keep-alive connections.
 
-Run as `python -m bench.loadgen` with a JSON spec on stdin (see `Spec`); it prints one JSON
-object (see `Tally.summary`) on stdout. It sends a fixed list of bodies, the warm-up ones
-first, and stops at the deadline even if some are left, so every run is bounded.
+Run as `python -m bench.loadgen` with a JSON spec on stdin; it prints one JSON object on
+stdout. Two shapes of load:
+
+- closed loop (`Spec`, see `Tally.summary`): a fixed number of connections each send the next
+  body as soon as the previous answer is in; the warm-up bodies first.
+- open loop (`OpenSpec`, `"mode": "open"`, see `run_open`): requests start on a fixed schedule
+  (`rate` per second) whether or not earlier ones were answered, on a pool of connections that
+  grows up to `max_connections`; each latency runs from the request's scheduled start, so time
+  spent queued (in the server or waiting for a free connection) counts.
+
+Both stop at the deadline even if some requests are left, so every run is bounded.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +41,7 @@ class Spec:
     deadline_s: float
     request_timeout_s: float
     host: str = "127.0.0.1"
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -76,10 +86,16 @@ class Tally:
 
 def _first_status_field(body: bytes) -> str:
     """The first `"status":"..."` value of a JSON answer (the signal's state), or "-"."""
-    start = body.find(b'"status":"')
+    return _first_field(body, b"status") or "-"
+
+
+def _first_field(body: bytes, name: bytes) -> str | None:
+    """The first `"<name>":"..."` string value in a compact JSON answer, found without parsing."""
+    key = b'"' + name + b'":"'
+    start = body.find(key)
     if start < 0:
-        return "-"
-    start += len(b'"status":"')
+        return None
+    start += len(key)
     return body[start:body.find(b'"', start)].decode(errors="replace")
 
 
@@ -143,11 +159,11 @@ async def _chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-def encode(spec: Spec, body: str) -> bytes:
+def encode(spec: Spec | OpenSpec, body: str) -> bytes:
     """The bytes of one POST request carrying `body`."""
     payload = body.encode()
     head = [f"POST {spec.path} HTTP/1.1", f"Host: {spec.host}:{spec.port}",
-            "Content-Type: application/json", f"Content-Length: {len(payload)}"]
+            f"Content-Type: {spec.content_type}", f"Content-Length: {len(payload)}"]
     head += [f"{k}: {v}" for k, v in spec.headers.items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
 
@@ -195,6 +211,155 @@ async def run(spec: Spec) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class OpenSpec:
+    """Open loop: `warmup` unmeasured then `count` measured requests, `rate` per second.
+
+    Request i carries `bodies[i % len(bodies)]` (the warm-up ones first), so a list that
+    alternates buys and sells keeps alternating across the two phases.
+    """
+
+    port: int
+    path: str
+    headers: dict[str, str]
+    bodies: list[str]
+    rate: float
+    count: int
+    warmup: int
+    max_connections: int
+    deadline_s: float
+    request_timeout_s: float
+    host: str = "127.0.0.1"
+    content_type: str = "application/json"
+    mode: str = "open"
+
+
+class Pool:
+    """Keep-alive connections handed out one request at a time, opened on demand up to `limit`.
+
+    Taking one is never cancelled (only the request itself has a timeout), so none is lost.
+    """
+
+    def __init__(self, host: str, port: int, limit: int) -> None:
+        self.host, self.port, self.limit = host, port, limit
+        self.idle: list[Connection] = []
+        self.opened = self.busy = self.peak_busy = self.waited = 0
+        self.waiters: deque[asyncio.Future[Connection]] = deque()
+
+    async def take(self) -> Connection:
+        self.busy += 1
+        self.peak_busy = max(self.peak_busy, self.busy)
+        if self.idle:
+            return self.idle.pop()
+        if self.opened < self.limit:
+            self.opened += 1
+            return Connection(self.host, self.port)
+        self.waited += 1
+        waiter: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return await waiter
+
+    def give_back(self, conn: Connection) -> None:
+        self.busy -= 1
+        if self.waiters:
+            self.waiters.popleft().set_result(conn)
+        else:
+            self.idle.append(conn)
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+
+
+@dataclass
+class OpenTally(Tally):
+    """A Tally that also keeps how late each request started and the signal ids answered."""
+
+    start_lag_ns: list[int] = field(default_factory=list)  # due time to the task's start
+    signal_ids: list[str] = field(default_factory=list)
+    last_done_ns: int = 0
+
+
+async def _scheduled(pool: Pool, raw: bytes, due_ns: int, tally: OpenTally,
+                     timeout_s: float) -> None:
+    """One request due at `due_ns` (perf_counter clock); its latency counts from then."""
+    # How late the load generator itself was, before any wait for a free connection.
+    tally.start_lag_ns.append(time.perf_counter_ns() - due_ns)
+    conn = await pool.take()
+    try:
+        left = max(0.001, timeout_s - (time.perf_counter_ns() - due_ns) / 1e9)
+        try:
+            async with asyncio.timeout(left):
+                status, body = await conn.request(raw)
+        except (OSError, EOFError, ValueError, TimeoutError, asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError) as exc:
+            tally.fail(f"TimeoutError: no answer {timeout_s:.0f} s after the scheduled start"
+                       if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}")
+            conn.close()
+            return
+        done = time.perf_counter_ns()
+        tally.last_done_ns = max(tally.last_done_ns, done)
+        tally.record(status, body, done - due_ns)
+        if 200 <= status < 300:
+            signal_id = _first_field(body, b"signal_id")
+            if signal_id is not None:
+                tally.signal_ids.append(signal_id)
+    finally:
+        pool.give_back(conn)
+
+
+async def _open_phase(pool: Pool, requests: list[bytes], first: int, count: int, rate: float,
+                      deadline: float, timeout_s: float) -> tuple[OpenTally, int, int, float]:
+    """Start `count` requests `1/rate` s apart; wait for them all. Tally, sent, t0, CPU s."""
+    tally, tasks = OpenTally(), set()
+    interval_ns = 1e9 / rate
+    cpu0 = time.process_time()
+    t0 = time.perf_counter_ns() + 2_000_000  # the first one is due 2 ms from now
+    sent = 0
+    for i in range(count):
+        due = t0 + int(i * interval_ns)
+        wait_ns = due - time.perf_counter_ns()
+        if wait_ns > 0:
+            await asyncio.sleep(wait_ns / 1e9)
+        if time.monotonic() >= deadline:
+            break
+        task = asyncio.create_task(_scheduled(pool, requests[(first + i) % len(requests)], due,
+                                              tally, timeout_s))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        sent += 1
+    while tasks:  # every request has its own timeout, so this ends
+        await asyncio.gather(*tasks)
+    return tally, sent, t0, time.process_time() - cpu0
+
+
+async def run_open(spec: OpenSpec) -> dict[str, Any]:
+    """Warm up at the same rate, then measure: latencies from each request's scheduled start."""
+    requests = [encode(spec, b) for b in spec.bodies]  # built before the clock starts
+    deadline = time.monotonic() + spec.deadline_s
+    pool = Pool(spec.host, spec.port, spec.max_connections)
+    warm, _, _, _ = await _open_phase(pool, requests, 0, spec.warmup, spec.rate, deadline,
+                                      spec.request_timeout_s)
+    pool.peak_busy = pool.waited = 0
+    tally, sent, t0, cpu = await _open_phase(pool, requests, spec.warmup, spec.count, spec.rate,
+                                             deadline, spec.request_timeout_s)
+    pool.close()
+    span_s = (tally.last_done_ns - t0) / 1e9 if tally.last_done_ns else 0.0
+    out = tally.summary(span_s, cpu, spec.count)
+    lag = sorted(tally.start_lag_ns)
+    out.update(
+        mode="open", offered_rps=spec.rate, sent=sent,
+        # Answers per second from the first scheduled start to the last answer.
+        achieved_rps=out.pop("rps"),
+        start_lag_p99_ms=_rank(lag, 0.99), start_lag_max_ms=lag[-1] / 1e6 if lag else None,
+        peak_in_flight=pool.peak_busy, connections_opened=pool.opened,
+        waited_for_connection=pool.waited, signal_ids=tally.signal_ids,
+        warmup_ok=len(warm.latencies_ns), warmup_errors=warm.errors,
+        warmup_samples=warm.samples, timed_out=time.monotonic() >= deadline,
+    )
+    return out
+
+
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop  # optional: the stdlib loop works, only slower
@@ -204,8 +369,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def main() -> None:
-    spec = Spec(**json.load(sys.stdin))
-    coro: Coroutine[Any, Any, dict[str, Any]] = run(spec)
+    raw = json.load(sys.stdin)
+    coro: Coroutine[Any, Any, dict[str, Any]] = (
+        run_open(OpenSpec(**raw)) if raw.get("mode") == "open" else run(Spec(**raw)))
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         result = runner.run(coro)
     json.dump(result, sys.stdout)

@@ -105,3 +105,100 @@ def _num(value: float | None, suffix: str = "", digits: int = 1) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
+
+
+def show_latency(doc: dict[str, Any], console: Console) -> None:
+    """The latency table (steady phase, ladder, floor), the verdict and what went wrong."""
+    m, c, r = doc["machine"], doc["config"], doc["results"]
+    table = Table(title="latency: POST /signal/execute-via-token to the paper broker's "
+                  "acknowledgement, open loop, ms from each request's scheduled start; "
+                  f"{m['nproc']} cores, {m['python']}")
+    for name in ("phase", "sent/s", "done/s", "requests", "p50", "p99", "max", "errors",
+                 "executed", "srv p50", "srv p99", "CPU/req", "peak", "held"):
+        table.add_column(name, justify="left" if name == "phase" else "right", no_wrap=True)
+    steady = r.get("steady")
+    if steady is not None:
+        _latency_row(table, "steady", steady, "")
+    for step in r.get("ladder", []):
+        name = f"{step['offered_rps']:.0f}/s"
+        if step.get("skipped"):
+            table.add_row(name, "skipped (time budget)")
+            continue
+        _latency_row(table, name, step, "yes" if step["held"] else "NO")
+    floor = r.get("floor", {})
+    if "p50_ms" in floor:
+        table.add_row("floor", "", "", f"{floor['calls']:,}",
+                      _num(floor["p50_ms"], "", 2), _num(floor["p99_ms"], "", 2),
+                      _num(floor["max_ms"], "", 0))
+    console.print(table)
+    console.print(f"steady: {c['steady']['count']:,} requests at {c['steady']['rate']:.0f}/s; "
+                  f"then a ladder of rates, {c['step_s']:.0f} s each. done/s = answers per "
+                  "second; srv = the server's signal_timing received_at → acked_at; CPU/req = server "
+                  "CPU ms per request; peak = most "
+                  "requests in flight; floor = PaperBroker.submit alone, in process")
+    load = doc["loadavg_1m"]
+    console.print(f"1-minute load average before/after: {load['before']}/{load['after']} "
+                  f"on {m['nproc']} cores (other work skews the figures)")
+    held = r.get("highest_held_rps")
+    console.print(f"highest rate held (p99 < {c['hold']['p99_ms_below']:.0f} ms, no errors, "
+                  f"answers keeping pace): "
+                  f"{f'{held:.0f} signals/s' if held else 'none of the ladder'}")
+    if steady is not None and steady.get("p50_x_floor") is not None:
+        console.print(
+            f"steady vs floor: p50 {_num(steady['p50_x_floor'], 'x', 1)}, "
+            f"p99 {_num(steady['p99_x_floor'], 'x', 1)}; server received → acked p50 "
+            f"{_num(steady['server_p50_x_floor'], 'x', 1)}, p99 "
+            f"{_num(steady['server_p99_x_floor'], 'x', 1)}")
+    v = doc["verdict"]
+    if v:
+        console.print(f"DESIGN target at {v['rate']:.0f} signals/s "
+                      f"(p50 < {doc['target']['p50_ms']} ms, p99 < {doc['target']['p99_ms']} ms):")
+    for key, item in v.items():
+        if key != "rate":
+            console.print(f"  {key}: {_num(item['value'], '', 2)}  "
+                          f"{'met' if item['met'] else 'NOT met'}")
+    for problem in _latency_problems(r):
+        console.print(f"[yellow]latency[/yellow]: {problem}")
+
+
+def _latency_row(table: Table, name: str, row: dict[str, Any], held: str) -> None:
+    s = row["server"]
+    table.add_row(name, _num(row["offered_rps"], "", 0), _num(row["achieved_rps"], "", 0),
+                  f"{row['ok'] + row['errors']:,}", _num(row["p50_ms"]), _num(row["p99_ms"]),
+                  _num(row["max_ms"], "", 0), str(row["errors"] + row["warmup_errors"]),
+                  _pct(row["executed_share"]), _num(s["received_to_acked_p50_ms"]),
+                  _num(s["received_to_acked_p99_ms"]), _num(row.get("server_cpu_ms_per_req")),
+                  str(row["peak_in_flight"]), held)
+
+
+def _latency_problems(r: dict[str, Any]) -> list[str]:
+    out = [r["failed"]] if r.get("failed") else []
+    if r.get("floor", {}).get("failed"):
+        out.append(f"floor: {r['floor']['failed']}")
+    statuses = r.get("floor", {}).get("statuses", {})
+    if any(k != "filled" for k in statuses):
+        out.append(f"floor: orders not filled: {statuses}")
+    phases = [("steady", r["steady"])] if r.get("steady") else []
+    phases += [(f"step {s['offered_rps']}/s", s) for s in r.get("ladder", [])
+               if not s.get("skipped")]
+    for name, p in phases:
+        out += [f"{name}: {x}" for x in [*p["warmup_samples"], *p["error_samples"]]]
+        if p["unsent"]:
+            out.append(f"{name}: {p['unsent']} requests not answered or not sent")
+        others = {k: n for k, n in p["answers"].items() if k != "executed"}
+        if others:
+            out.append(f"{name}: 2xx answers not executed: {others}")
+        if p["server"]["acked"] != p["ok"]:
+            out.append(f"{name}: {p['server']['acked']} acknowledgements in signal_timing "
+                       f"for {p['ok']} answers")
+        if p["start_lag_p99_ms"] is not None and p["start_lag_p99_ms"] > 5:
+            out.append(f"{name}: the load generator started requests late (p99 "
+                       f"{p['start_lag_p99_ms']:.1f} ms): the figures include its own lag")
+    db = r.get("database", {})
+    if db.get("signals_not_finished"):
+        out.append(f"signals left unfinished after the run: {db['signals_not_finished']}")
+    unfilled = {k: n for k, n in db.get("orders", {}).items() if k != "filled"}
+    if unfilled:
+        out.append(f"orders not filled after the run: {unfilled}")
+    out += r.get("server_log_errors", [])
+    return out
