@@ -234,7 +234,7 @@ class PaperBroker:
         return str(OrderStatus.ACCEPTED), None
 
     def _cash_needed(self, conn: Connection, r: OrderRequest) -> Decimal | None:
-        held = self._positions(conn, r.account_ref).get(r.symbol, ZERO)
+        held = self._held(conn, r.account_ref, r.symbol)
         opening = r.qty - max(held, ZERO) if r.side is Side.SELL else r.qty - max(-held, ZERO)
         if opening <= 0:
             return None  # only reduces a position
@@ -272,6 +272,7 @@ class PaperBroker:
             fill_id=new_id(), broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
             price=price, fee=fee, filled_at=at))
+        self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty)
         cash = self._cash(conn, row["account_ref"]) - side.sign * qty * price - fee
         conn.execute(update(t.paper_accounts)
                      .where(t.paper_accounts.c.account_ref == row["account_ref"])
@@ -378,12 +379,22 @@ class PaperBroker:
         return total
 
     def _positions(self, conn: Connection, ref: str) -> dict[str, Decimal]:
-        q = (select(t.paper_fills.c.symbol, t.paper_fills.c.side, t.paper_fills.c.qty)
-             .where(t.paper_fills.c.account_ref == ref))
-        out: dict[str, Decimal] = {}
-        for symbol, side, qty in conn.execute(q):
-            out[symbol] = out.get(symbol, ZERO) + Side(side).sign * qty
-        return out
+        q = (select(t.paper_positions.c.symbol, t.paper_positions.c.qty)
+             .where(t.paper_positions.c.account_ref == ref))
+        return {symbol: qty for symbol, qty in conn.execute(q)}
+
+    def _held(self, conn: Connection, ref: str, symbol: str) -> Decimal:
+        p = t.paper_positions.c
+        q = select(p.qty).where(p.account_ref == ref, p.symbol == symbol)
+        return conn.execute(q).scalar_one_or_none() or ZERO
+
+    def _move_position(self, conn: Connection, ref: str, symbol: str, delta: Decimal) -> None:
+        qty = self._held(conn, ref, symbol) + delta
+        if not insert_ignore(conn, t.paper_positions, {"account_ref": ref, "symbol": symbol,
+                                                       "qty": qty}):
+            p = t.paper_positions.c
+            conn.execute(update(t.paper_positions).where(p.account_ref == ref, p.symbol == symbol)
+                         .values(qty=qty))
 
     def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
         q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)

@@ -351,6 +351,13 @@ exit_plans = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+paper_positions = Table(
+    "paper_position", metadata,
+    Column("account_ref", String(100), primary_key=True),
+    Column("symbol", String(20), primary_key=True),
+    Column("qty", ExactDecimal, nullable=False),
+)
+
 service_flags = Table(
     "service_flag", metadata,
     Column("key", String(50), primary_key=True),
