@@ -17,6 +17,7 @@ from tradewire.adapters.security import SecretBox
 from tradewire.config import Settings
 from tradewire.domain.matching import FillModel
 from tradewire.services.deps import Deps
+from tradewire.services.exit_engine import load_armed
 from tradewire.services.ports import Clock
 
 
@@ -46,6 +47,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     deps = Deps(uow=SqlUnitOfWorkFactory(db), clock=clock, brokers=BrokerRegistry(paper),
                 prices=DbMarketPrices(db), calendar=calendar, wake=wake_event.set,
                 worker_id=worker_id)
+    if migrate_db:
+        load_armed(deps)
     return Container(settings=settings, db=db, deps=deps,
                      secrets=SecretBox(settings.resolved_secret_key()), paper=paper,
                      wake_event=wake_event)

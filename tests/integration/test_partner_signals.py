@@ -118,3 +118,43 @@ def test_v2_accepts_leverage_and_a_mid_entry(client: httpx.Client, channel: dict
     assert r.status_code == 200, r.text
     # leverage is capped by the subscription (1 by default): 50% of 1,000 at 97.5
     assert position(client, alice)["qty"] == "5.128205"
+
+
+def test_targets_and_stop_run_on_ticks_for_every_subscriber(client: httpx.Client,
+                                                            channel: dict[str, str],
+                                                            alice: Caller, bob: Caller) -> None:
+    tick(client, alice, "99")
+    assert client.post("/v1/signal", json={**V1, "invest": "60"}, headers=channel
+                       ).status_code == 200
+    assert position(client, alice)["qty"] == "6.000000"  # 60% of 1,000 at 100, filled at 99
+    tick(client, alice, "110")  # target 1 of 3: each closes a third
+    assert position(client, alice)["qty"] == "4.000000"
+    assert position(client, bob)["qty"] == "2.000000"
+    tick(client, alice, "125")  # a gap through target 2 (120) but not 3 (130)
+    assert position(client, alice)["qty"] == "2.000000"
+    tick(client, alice, "89")  # the stop (90): the rest closes
+    assert position(client, alice) is None and position(client, bob) is None
+    orders = client.get("/api/v1/orders", headers=alice.headers).json()["orders"]
+    exits = sorted((o["avgFillPrice"], o["qty"]) for o in orders if o["purpose"] == "exit")
+    assert exits == sorted([("110", "2.000000"), ("125", "2.000000"), ("89", "2.000000")])
+    # Bought 6 at 99; sold 2 at 110, 2 at 125 and 2 at 89: +22 +52 -20 = 54.00.
+    realized = Decimal(0)
+    for o in orders:
+        if o["purpose"] == "exit":
+            realized += (Decimal(o["avgFillPrice"]) - Decimal(99)) * Decimal(o["qty"])
+    assert realized.quantize(Decimal("0.01")) == Decimal("54.00")
+
+
+def test_a_restart_rebuilds_the_armed_exits_from_the_database(
+        client: httpx.Client, channel: dict[str, str], alice: Caller, container: Container,
+        db_url: str, tmp_path: Any, clock: Any) -> None:
+    from tests.support import Server, make_container
+
+    tick(client, alice, "99")
+    client.post("/v1/signal", json=V1, headers=channel)
+    again = make_container(db_url, tmp_path / "again", clock)  # a new process on the same DB
+    assert len(again.deps.exits) == 2
+    with Server(again) as server, httpx.Client(base_url=server.url) as other:
+        tick(other, alice, "89")
+        assert position(other, alice) is None
+    again.close()

@@ -14,11 +14,12 @@ from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.channels import AllocationType, Channel, Subscription, child_quantity
 from tradewire.domain.errors import NotFound, TradewireError
+from tradewire.domain.exit_plan import ExitPlan
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import Action, ExecuteMode, OrderType, TimeInForce, new_id
 from tradewire.services.deps import Deps
 from tradewire.services.ingest import ingest_signal
-from tradewire.services.ports import Secrets
+from tradewire.services.ports import Secrets, UnitOfWork
 
 FAN_OUT_THREADS = 8
 
@@ -106,7 +107,7 @@ ChildMaker = Callable[[Subscription, Decimal | None], Signal]
 
 
 def fan_out(channel: Channel, parent_id: str, make_child: ChildMaker, deps: Deps,
-            *, needs_equity: bool) -> list[ChildResult]:
+            *, needs_equity: bool, plan: ExitPlan | None = None) -> list[ChildResult]:
     """One child signal per auto-executing subscriber, sent concurrently, each on its own."""
     with deps.uow(write=False) as uow:
         subs = [s for s in uow.channels.subscribers(channel.id) if s.auto_execute]
@@ -122,7 +123,8 @@ def fan_out(channel: Channel, parent_id: str, make_child: ChildMaker, deps: Deps
             principal = Principal(user_id=f"channel:{channel.id}", is_admin=False,
                                   scopes=frozenset({Scope.SIGNALS_WRITE}),
                                   account_ids=frozenset({sub.account_id}), via="partner")
-            result = ingest_signal(child, principal, deps)
+            result = ingest_signal(child, principal, deps,
+                                   on_stored=_store_plan(plan) if plan is not None else None)
         except TradewireError as exc:
             return ChildResult(sub.account_id, None, "rejected", reason=exc.message)
         s = result.signal
@@ -136,9 +138,17 @@ def fan_out(channel: Channel, parent_id: str, make_child: ChildMaker, deps: Deps
         return list(pool.map(one, subs))
 
 
+def _store_plan(plan: ExitPlan) -> Callable[[UnitOfWork, Signal, datetime], None]:
+    """Store the child's exit plan with the child, in one transaction; it arms on the fill."""
+
+    def store(uow: UnitOfWork, child: Signal, now: datetime) -> None:
+        uow.exit_plans.add(child.id, child.account_id, child.symbol, plan, now)
+
+    return store
+
+
 def entry_child(*, parent_id: str, symbol: str, side: str, price: Decimal, invest: Decimal,
-                leverage: int, ttl_ms: int | None, now: datetime, plan: dict[str, Any],
-                route: str) -> ChildMaker:
+                leverage: int, ttl_ms: int | None, now: datetime, route: str) -> ChildMaker:
     """How a partner signal becomes one subscriber's entry: a limit order at the range edge."""
 
     def make(sub: Subscription, equity: Decimal | None) -> Signal:
@@ -151,7 +161,7 @@ def entry_child(*, parent_id: str, symbol: str, side: str, price: Decimal, inves
             execute_mode=ExecuteMode.IMMEDIATE, created_at=now, order_type=OrderType.LIMIT,
             limit_price=price, time_in_force=TimeInForce.GTD if expires else TimeInForce.GTC,
             valid_until=expires, source_id=f"partner:{parent_id}", parent_id=parent_id,
-            route=route, metadata={"partner_signal_id": parent_id, "exit_plan": plan},
+            route=route, metadata={"partner_signal_id": parent_id},
         )
 
     return make

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from tradewire.services.armed import ArmedExits
 from tradewire.services.ports import (
     Brokers,
     Clock,
@@ -24,5 +25,6 @@ class Deps:
     calendar: MarketCalendar
     # Wakes the worker when new work is stored (a no-op when no worker runs here).
     wake: Callable[[], None] = field(default=lambda: None)
+    exits: ArmedExits = field(default_factory=ArmedExits)  # this process's trigger book
     lease: timedelta = timedelta(seconds=30)
     worker_id: str = "local"

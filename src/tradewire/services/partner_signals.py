@@ -9,9 +9,10 @@ from typing import Any
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.channels import Channel
 from tradewire.domain.errors import TradewireError
+from tradewire.domain.exit_plan import ExitPlan, Target
 from tradewire.domain.orders import OPEN_STATUSES
 from tradewire.domain.signals import Signal
-from tradewire.domain.values import Action, ExecuteMode, new_id
+from tradewire.domain.values import Action, ExecuteMode, Side, new_id
 from tradewire.services.channels import (
     ChildResult,
     check_limits,
@@ -44,7 +45,9 @@ def create(spec: Any, channel: Channel, deps: Deps) -> Created:
         uow.partner_signals.add({
             "id": parent_id, "channel_id": channel.id, "version": spec.version,
             "symbol": spec.symbol, "exchange": spec.exchange, "side": spec.side,
-            "entry_min": spec.entry_min, "entry_max": spec.entry_max, "plan": plan,
+            "entry_min": spec.entry_min, "entry_max": spec.entry_max,
+            "plan": {"targets": [str(t) for t in spec.targets],
+                     "stop_loss": str(spec.stop_loss) if spec.stop_loss is not None else None},
             "invest": spec.invest, "ttl_ms": spec.ttl_ms, "leverage": spec.leverage,
             "margin_type": spec.margin_type, "status": "active", "body": spec.body,
             "created_at": now, "updated_at": now})
@@ -53,18 +56,20 @@ def create(spec: Any, channel: Channel, deps: Deps) -> Created:
     price = spec.entry_mid or (spec.entry_max if long else spec.entry_min)
     make = entry_child(parent_id=parent_id, symbol=spec.symbol, side=spec.side, price=price,
                        invest=spec.invest, leverage=spec.leverage, ttl_ms=spec.ttl_ms, now=now,
-                       plan=plan, route=f"partner.{spec.version}.signal")
-    results = fan_out(channel, parent_id, make, deps, needs_equity=False)
+                       route=f"partner.{spec.version}.signal")
+    results = fan_out(channel, parent_id, make, deps, needs_equity=False, plan=plan)
     return Created(parent_id, None, tuple(results))
 
 
-def exit_plan_of(spec: Any) -> dict[str, Any]:
+def exit_plan_of(spec: Any) -> ExitPlan:
     """The plan every child arms when its entry fills: an equal-share ladder and a stop."""
     n = len(spec.targets)
-    return {"side": spec.side,
-            "targets": [{"price": str(t), "share": str(Decimal(1) / n)} for t in spec.targets],
-            "stop_loss": str(spec.stop_loss) if spec.stop_loss is not None else None,
-            "trailing": None, "adds": []}
+    share = (Decimal(1) / n).quantize(Decimal("1e-9"))
+    shares = [share] * (n - 1) + [Decimal(1) - share * (n - 1)]  # summing to exactly one
+    return ExitPlan(side=Side.BUY if spec.side == "long" else Side.SELL,
+                    targets=tuple(Target(price, s) for price, s in zip(spec.targets, shares,
+                                                                          strict=True)),
+                    stop_loss=spec.stop_loss)
 
 
 def cancel(parent_id: str, channel: Channel, deps: Deps) -> list[ChildResult]:

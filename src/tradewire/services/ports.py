@@ -151,6 +151,7 @@ class UnitOfWork(Protocol):
     market: Any
     channels: Any
     partner_signals: Any
+    exit_plans: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

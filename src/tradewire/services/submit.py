@@ -24,13 +24,13 @@ from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import OrderPurpose, OrderType, TimeInForce, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
+from tradewire.services.exit_arming import Arming, on_order_filled
 from tradewire.services.ports import (
     Broker,
     BrokerOrder,
     BrokerUnavailable,
     OrderRequest,
     Page,
-    Tick,
     UnitOfWork,
 )
 
@@ -137,16 +137,19 @@ def _request(order: Order) -> OrderRequest:
 def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> list[Order | None]:
     """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
     now = deps.clock.now()
+    armings: list[Arming] = []
     with deps.uow() as uow:
-        out = [_record(uow, coid, report, now, deps) for coid, report in reports]
+        out = [_record(uow, coid, report, now, deps, armings) for coid, report in reports]
         uow.commit()
+    for key, symbol, below, above in armings:
+        deps.exits.arm(key, symbol, below, above)
     if any(o is not None and o.status is OrderStatus.FILLED for o in out):
         deps.wake()
     return out
 
 
 def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
-            deps: Deps) -> Order | None:
+            deps: Deps, armings: list[Arming]) -> Order | None:
     before = uow.orders.by_client_id(coid)
     if before is None:
         return None
@@ -170,6 +173,10 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
     if not uow.orders.save(order, before.status, now, **extra):
         raise RuntimeError(f"order {order.id} moved under us; the report will be applied again")
     uow.audit.add_many(events)
+    if order.signal_id is not None:
+        arming = on_order_filled(uow, order.signal_id, before, order, now)
+        if arming is not None:
+            armings.append(arming)
     _follow_signal(uow, before, order, now, deps)
     return order
 
@@ -298,13 +305,3 @@ def apply_clock(deps: Deps) -> int:
     if reports:
         record_reports(reports, deps)
     return len(reports)
-
-
-def apply_ticks(ticks: Sequence[Tick], deps: Deps) -> int:
-    """Record prices; let price-driven brokers match on them; record their fills."""
-    deps.prices.record(ticks)
-    reports = [r for broker in deps.brokers.price_driven() for r in broker.on_ticks(ticks)]
-    if reports:
-        record_reports(reports, deps)
-    return len(reports)
-

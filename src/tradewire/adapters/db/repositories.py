@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,6 +16,7 @@ from tradewire.domain.accounts import Account, ApiKey, Scope, User
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.capabilities import AccessToken, Partner, Trigger
 from tradewire.domain.channels import AllocationType, Channel, Subscription
+from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
@@ -648,3 +649,108 @@ class PartnerSignalRepo(_Repo):
     def children(self, parent_id: str) -> list[Signal]:
         q = select(t.signals).where(t.signals.c.parent_id == parent_id).order_by(t.signals.c.account_id)
         return [_signal(r) for r in self.conn.execute(q)]
+
+
+def _plan_row(plan: ExitPlan) -> dict[str, Any]:
+    return {
+        "side": str(plan.side),
+        "targets": [{"price": str(x.price), "share": str(x.share)} for x in plan.targets],
+        "stop_loss": _s(plan.stop_loss),
+        "trailing": None if plan.trailing is None else {
+            "percent": _s(plan.trailing.percent), "amount": _s(plan.trailing.amount),
+            "activation_price": _s(plan.trailing.activation_price)},
+        "adds": [{"price": str(a.price), "qty": str(a.qty)} for a in plan.adds],
+        "break_even_after_first": plan.break_even_after_first,
+    }
+
+
+def plan_from_row(row: dict[str, Any]) -> ExitPlan:
+    trailing = row.get("trailing")
+    side = row["side"]
+    return ExitPlan(
+        side=Side.BUY if side in ("buy", "long") else Side.SELL,
+        targets=tuple(Target(Decimal(x["price"]), Decimal(x["share"])) for x in row["targets"]),
+        stop_loss=_d(row.get("stop_loss")),
+        trailing=None if trailing is None else Trailing(
+            percent=_d(trailing.get("percent")), amount=_d(trailing.get("amount")),
+            activation_price=_d(trailing.get("activation_price"))),
+        adds=tuple(AddLevel(Decimal(a["price"]), Decimal(a["qty"])) for a in row.get("adds", [])),
+        break_even_after_first=bool(row.get("break_even_after_first", False)),
+    )
+
+
+def _state_row(state: PlanState) -> dict[str, Any]:
+    return {"entry_qty": str(state.entry_qty), "open_qty": str(state.open_qty),
+            "avg_entry_price": str(state.avg_entry_price), "targets_hit": state.targets_hit,
+            "adds_done": sorted(state.adds_done), "trail_anchor": _s(state.trail_anchor),
+            "stop": _s(state.stop), "closed": state.closed}
+
+
+def _state(row: dict[str, Any] | None) -> PlanState | None:
+    if row is None:
+        return None
+    return PlanState(entry_qty=Decimal(row["entry_qty"]), open_qty=Decimal(row["open_qty"]),
+                     avg_entry_price=Decimal(row["avg_entry_price"]),
+                     targets_hit=row["targets_hit"], adds_done=frozenset(row["adds_done"]),
+                     trail_anchor=_d(row["trail_anchor"]), stop=_d(row["stop"]),
+                     closed=row["closed"])
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _d(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    signal_id: str
+    account_id: str
+    symbol: str
+    plan: ExitPlan
+    state: PlanState | None
+    version: int
+    active: bool
+
+
+class ExitPlanRepo(_Repo):
+    def add(self, signal_id: str, account_id: str, symbol: str, plan: ExitPlan,
+            at: datetime) -> None:
+        self.conn.execute(insert(t.exit_plans).values(
+            signal_id=signal_id, account_id=account_id, symbol=symbol, plan=_plan_row(plan),
+            state=None, version=0, active=True, updated_at=at))
+
+    def get(self, signal_id: str) -> StoredPlan | None:
+        row = self.conn.execute(select(t.exit_plans)
+                                .where(t.exit_plans.c.signal_id == signal_id)).first()
+        return self._stored(row) if row else None
+
+    def armed(self) -> list[StoredPlan]:
+        """Active plans whose entry has filled: what the trigger book holds."""
+        q = select(t.exit_plans).where(t.exit_plans.c.active.is_(True),
+                                       t.exit_plans.c.state.isnot(None))
+        return [self._stored(r) for r in self.conn.execute(q)]
+
+    def save(self, stored: StoredPlan, *, plan: ExitPlan | None = None,
+             state: PlanState | None = None, active: bool | None = None,
+             at: datetime) -> bool:
+        """Compare-and-set on the version: only one writer moves a plan from one version."""
+        c = t.exit_plans.c
+        values: dict[str, Any] = {"version": stored.version + 1, "updated_at": at}
+        if plan is not None:
+            values["plan"] = _plan_row(plan)
+        if state is not None:
+            values["state"] = _state_row(state)
+        if active is not None:
+            values["active"] = active
+        q = (update(t.exit_plans).where(c.signal_id == stored.signal_id,
+                                        c.version == stored.version).values(**values))
+        return self.conn.execute(q).rowcount == 1
+
+    @staticmethod
+    def _stored(row: Any) -> StoredPlan:
+        m = row._mapping
+        return StoredPlan(m["signal_id"], m["account_id"], m["symbol"], plan_from_row(m["plan"]),
+                          _state(m["state"]), m["version"], m["active"])

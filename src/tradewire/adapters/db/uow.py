@@ -46,6 +46,7 @@ class SqlUnitOfWork:
         self.market = r.MarketPriceRepo(c)
         self.channels = r.ChannelRepo(c)
         self.partner_signals = r.PartnerSignalRepo(c)
+        self.exit_plans = r.ExitPlanRepo(c)
         return self
 
     def commit(self) -> None:

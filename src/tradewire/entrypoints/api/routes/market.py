@@ -19,7 +19,7 @@ from tradewire.domain.accounts import Scope
 from tradewire.entrypoints.api.deps import authenticate, container, decode_json
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.services.ports import Tick
-from tradewire.services.submit import apply_ticks
+from tradewire.services.ticks import apply_ticks
 
 router = APIRouter(prefix="/api/v1/market", tags=["market data"])
 

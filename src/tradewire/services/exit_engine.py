@@ -1,0 +1,95 @@
+"""Use case: run every position's exit plan on the ticks it cares about, exactly once.
+
+A plan's evaluation, the orders it produces and its new state commit together, guarded by the
+plan's version: a crash before that commit leaves the plan as it was, so the next tick fires it
+again and the orders are stored once (their client_order_ids derive from plan and version).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tradewire.domain.exit_plan import ExitAction, ExitKind, levels, on_price
+from tradewire.domain.orders import Order, client_order_id
+from tradewire.domain.values import OrderPurpose, OrderType, Side, TimeInForce, new_id
+from tradewire.services.audit import order_event
+from tradewire.services.deps import Deps
+from tradewire.services.ports import Tick, UnitOfWork
+from tradewire.services.submit import submit_order
+
+log = logging.getLogger(__name__)
+
+
+def load_armed(deps: Deps) -> int:
+    """Rebuild the trigger book from the database (at start)."""
+    with deps.uow(write=False) as uow:
+        plans = uow.exit_plans.armed()
+    for p in plans:
+        deps.exits.arm(p.signal_id, p.symbol, *levels(p.plan, p.state))
+    return len(plans)
+
+
+def on_ticks(ticks: Sequence[Tick], deps: Deps) -> int:
+    """Evaluate the plans each tick crosses. Returns how many orders they produced."""
+    placed = 0
+    for tick in ticks:
+        for key in deps.exits.fired(tick.symbol, tick.price):
+            try:
+                placed += _evaluate(key, tick.price, deps)
+            except Exception:
+                log.exception("exit plan %s failed at %s; it stays as it was", key, tick.price)
+                _rearm(key, deps)
+    return placed
+
+
+def _evaluate(signal_id: str, price: Decimal, deps: Deps) -> int:
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        stored = uow.exit_plans.get(signal_id)
+        if stored is None or not stored.active or stored.state is None:
+            return 0
+        actions, state = on_price(stored.plan, stored.state, price)
+        orders = [_order(stored, action, i, uow, now) for i, action in enumerate(actions)]
+        orders = [o for o in orders if o is not None]
+        for order in orders:
+            if uow.orders.by_client_id(order.client_order_id) is None:
+                uow.orders.add(order)
+                uow.audit.add(order_event(order, "OrderCreated", now, trigger=str(price)))
+        if not uow.exit_plans.save(stored, state=state, active=not state.closed, at=now):
+            return 0  # another evaluator moved it first; its orders stand
+        uow.commit()
+    if not state.closed:
+        deps.exits.arm(signal_id, stored.symbol, *levels(stored.plan, state))
+    for order in orders:
+        submit_order(order.id, deps)
+    return len(orders)
+
+
+def _order(stored: Any, action: ExitAction, index: int, uow: UnitOfWork,
+           now: datetime) -> Order | None:
+    """The market order an action asks for; a close never exceeds what is held."""
+    plan_side: Side = stored.plan.side
+    if action.kind is ExitKind.ADD:
+        side, qty, purpose = plan_side, action.qty, OrderPurpose.ENTRY
+    else:
+        held = uow.positions.get(stored.account_id, stored.symbol).qty * plan_side.sign
+        side = Side.SELL if plan_side is Side.BUY else Side.BUY
+        qty, purpose = min(action.qty, max(held, Decimal(0))), OrderPurpose.EXIT
+    if qty <= 0:
+        return None
+    return Order(id=new_id(), account_id=stored.account_id, signal_id=stored.signal_id,
+                 client_order_id=client_order_id(stored.signal_id, f"x{stored.version}-{index}"),
+                 symbol=stored.symbol, side=side, qty=qty, order_type=OrderType.MARKET,
+                 time_in_force=TimeInForce.GTC, purpose=purpose, created_at=now)
+
+
+def _rearm(signal_id: str, deps: Deps) -> None:
+    with deps.uow(write=False) as uow:
+        stored = uow.exit_plans.get(signal_id)
+    if stored is not None and stored.active and stored.state is not None:
+        deps.exits.arm(signal_id, stored.symbol, *levels(stored.plan, stored.state))
+
