@@ -158,3 +158,75 @@ def test_a_restart_rebuilds_the_armed_exits_from_the_database(
         tick(other, alice, "89")
         assert position(other, alice) is None
     again.close()
+
+
+def test_the_whole_life_of_a_signal_over_http(client: httpx.Client, channel: dict[str, str],
+                                              alice: Caller, bob: Caller) -> None:
+    """Range entry, target 1, a trailing stop added by call that follows and fires."""
+    tick(client, alice, "105")
+    parent = client.post("/v1/signal", json={**V1, "invest": "60"}, headers=channel
+                         ).json()["payload"]["parent_signal_id"]
+    tick(client, alice, "98")  # into the range: alice buys 6, bob 3, both at 98
+    assert position(client, alice)["avgEntryPrice"] == "98"
+    tick(client, alice, "111")  # target 1 (110): a third each
+    assert (position(client, alice)["qty"], position(client, bob)["qty"]) == ("4.000000",
+                                                                              "2.000000")
+    r = client.post(f"/v1/signal/{parent}/call/trailingstop", json={"amount": "5"},
+                    headers=channel)
+    assert r.status_code == 200 and r.json()["payload"]["result"] == "success", r.text
+    assert r.json()["payload"]["plans_changed"] == 2
+    tick(client, alice, "118")  # the trail follows up to 118: its stop is now 113
+    tick(client, alice, "114")  # above 113: nothing
+    assert position(client, alice)["qty"] == "4.000000"
+    tick(client, alice, "112.5")  # below 113: the trailing stop closes the rest
+    assert position(client, alice) is None and position(client, bob) is None
+    # alice: 2 x (111 - 98) + 4 x (112.5 - 98) = 26 + 58 = 84.00; bob half of it.
+    for caller, expected in ((alice, "84.00"), (bob, "42.00")):
+        orders = client.get("/api/v1/orders", headers=caller.headers).json()["orders"]
+        pnl = sum((Decimal(o["avgFillPrice"]) - Decimal(98)) * Decimal(o["qty"])
+                  for o in orders if o["purpose"] == "exit")
+        assert pnl.quantize(Decimal("0.01")) == Decimal(expected)
+    r = client.delete(f"/v1/signal/{parent}/cancel", headers=channel)
+    assert r.status_code == 200
+    assert {k["status"] for k in r.json()["payload"]["children"]} == {"flat"}
+
+
+def test_calls_change_live_plans(client: httpx.Client, channel: dict[str, str],
+                                 alice: Caller) -> None:
+    tick(client, alice, "99")
+    parent = client.post("/v1/signal", json={**V1, "stop_loss": "80"}, headers=channel
+                         ).json()["payload"]["parent_signal_id"]
+    r = client.put(f"/v1/signal/{parent}/updateprice", json={"stop_loss": "95"},
+                   headers=channel)
+    assert r.json()["payload"]["result"] == "success", r.text
+    tick(client, alice, "94")  # the moved stop fires
+    assert position(client, alice) is None
+
+
+def test_rebuy_adds_to_the_position_when_the_price_comes_back(
+        client: httpx.Client, channel: dict[str, str], alice: Caller) -> None:
+    tick(client, alice, "99")
+    parent = client.post("/v1/signal", json={**V1, "invest": "40", "stop_loss": "80"},
+                         headers=channel).json()["payload"]["parent_signal_id"]
+    assert position(client, alice)["qty"] == "4.000000"
+    r = client.post(f"/v1/signal/{parent}/call/rebuy", json={"price": "92", "invest": "50"},
+                    headers=channel)
+    assert r.json()["payload"]["result"] == "success", r.text
+    tick(client, alice, "91")
+    assert position(client, alice)["qty"] == "6.000000"
+    r = client.post(f"/v1/signal/{parent}/call/takeprofit", json={"price": "140"},
+                    headers=channel)
+    assert r.json()["payload"]["result"] == "failed"  # the ladder already closes everything
+    wrong = client.post(f"/v1/signal/{parent}/call/dca", json={"price": "150"}, headers=channel)
+    assert wrong.json()["payload"]["result"] == "failed"
+
+
+def test_calls_refuse_bad_bodies_with_the_seeds_types(client: httpx.Client,
+                                                      channel: dict[str, str]) -> None:
+    parent = client.post("/v1/signal", json=V1, headers=channel).json()["payload"]
+    pid = parent["parent_signal_id"]
+    r = client.post(f"/v1/signal/{pid}/call/trailingstop", json={"percent": "2", "amount": "1"},
+                    headers=channel)
+    assert r.status_code == 400 and r.json()["result"]["type"] == "INVALID_INPUT_CONTENT"
+    r = client.post(f"/v1/signal/{pid}/call/takeprofit", json={}, headers=channel)
+    assert r.status_code == 400 and r.json()["result"]["type"] == "INVALID_INPUT_MISSING"

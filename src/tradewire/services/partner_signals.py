@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.channels import Channel
-from tradewire.domain.errors import TradewireError
-from tradewire.domain.exit_plan import ExitPlan, Target
+from tradewire.domain.errors import Rejected, TradewireError
+from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing, levels
 from tradewire.domain.orders import OPEN_STATUSES
 from tradewire.domain.signals import Signal
-from tradewire.domain.values import Action, ExecuteMode, Side, new_id
+from tradewire.domain.values import Action, ExecuteMode, Side, new_id, round_qty
 from tradewire.services.channels import (
     ChildResult,
     check_limits,
@@ -106,3 +107,101 @@ def _close(kid: Signal, parent_id: str, deps: Deps) -> ChildResult:
         return ChildResult(kid.account_id, None, "rejected", reason=exc.message)
     return ChildResult(kid.account_id, result.signal.id, str(result.signal.status),
                        result.order.id if result.order else None)
+
+
+PlanChange = Callable[[ExitPlan, PlanState | None], tuple[ExitPlan, PlanState | None]]
+
+
+def amend(parent_id: str, channel: Channel, change: PlanChange, deps: Deps,
+          *, body: dict[str, Any] | None = None) -> int:
+    """Change every live child's plan (a compare-and-set per plan) and re-arm it at once."""
+    parent = load_parent(parent_id, channel, deps)
+    if parent["status"] != "active":
+        raise Rejected(f"signal {parent_id} is {parent['status']}", code="SIGNAL_CLOSED")
+    now = deps.clock.now()
+    rearm = []
+    with deps.uow() as uow:
+        for kid in uow.partner_signals.children(parent_id):
+            stored = uow.exit_plans.get(kid.id)
+            if stored is None or not stored.active:
+                continue
+            plan, state = change(stored.plan, stored.state)
+            if not uow.exit_plans.save(stored, plan=plan, state=state, at=now):
+                raise Rejected("the plan changed meanwhile; retry", code="CONFLICT")
+            if state is not None and not state.closed:
+                rearm.append((kid.id, stored.symbol, *levels(plan, state)))
+        calls = [*list(parent["body"].get("calls", [])), body or {}]
+        uow.partner_signals.update(parent_id, now, body={**parent["body"], "calls": calls})
+        uow.commit()
+    for key, symbol, below, above in rearm:
+        deps.exits.arm(key, symbol, below, above)
+    return len(rearm)
+
+
+def add_target(price: Decimal, share: Decimal | None) -> PlanChange:
+    """A further take-profit target; without a share it takes what the ladder leaves."""
+
+    def change(plan: ExitPlan, state: PlanState | None) -> tuple[ExitPlan, PlanState | None]:
+        left = Decimal(1) - sum((t.share for t in plan.targets), Decimal(0))
+        take = share if share is not None else left
+        if take <= 0 or take > left:
+            raise Rejected(f"the ladder has {left} of the position left to assign",
+                           code="LADDER_FULL")
+        _check_side(plan, state, price, favourable=True, what="a take-profit target")
+        return replace(plan, targets=(*plan.targets, Target(price, take))), state
+
+    return change
+
+
+def set_trailing(trailing: Trailing) -> PlanChange:
+    def change(plan: ExitPlan, state: PlanState | None) -> tuple[ExitPlan, PlanState | None]:
+        state = replace(state, trail_anchor=None) if state is not None else None
+        return replace(plan, trailing=trailing), state
+
+    return change
+
+
+def add_level(price: Decimal, invest_percent: Decimal) -> PlanChange:
+    """A rebuy zone or DCA level: add `invest`% of the child's entry quantity at `price`."""
+
+    def change(plan: ExitPlan, state: PlanState | None) -> tuple[ExitPlan, PlanState | None]:
+        _check_side(plan, state, price, favourable=False, what="a rebuy or DCA level")
+        base = state.entry_qty if state is not None else Decimal(0)
+        qty = round_qty(base * invest_percent / 100)
+        if qty <= 0:
+            raise Rejected("the entry has not filled yet: nothing to size the level from",
+                           code="NOT_ENTERED")
+        return replace(plan, adds=(*plan.adds, AddLevel(price, qty))), state
+
+    return change
+
+
+def update_prices(stop_loss: Decimal | None, targets: dict[int, Decimal]) -> PlanChange:
+    """New stop and target prices (targets by their 1-based number, nearest first)."""
+
+    def change(plan: ExitPlan, state: PlanState | None) -> tuple[ExitPlan, PlanState | None]:
+        ladder = list(plan.targets)
+        for number, price in targets.items():
+            if not 1 <= number <= len(ladder):
+                raise Rejected(f"there is no target {number}", code="NO_SUCH_TARGET")
+            if state is not None and number <= state.targets_hit:
+                raise Rejected(f"target {number} has already been reached", code="TARGET_HIT")
+            ladder[number - 1] = Target(price, ladder[number - 1].share)
+        plan = replace(plan, targets=tuple(ladder),
+                       stop_loss=stop_loss if stop_loss is not None else plan.stop_loss)
+        if state is not None and stop_loss is not None:
+            state = replace(state, stop=stop_loss)
+        return plan, state
+
+    return change
+
+
+def _check_side(plan: ExitPlan, state: PlanState | None, price: Decimal, *, favourable: bool,
+                what: str) -> None:
+    if state is None:
+        return
+    gains = (price > state.avg_entry_price) == (plan.side is Side.BUY)
+    if gains != favourable:
+        side = "above" if (plan.side is Side.BUY) == favourable else "below"
+        raise Rejected(f"{what} must be {side} the entry price {state.avg_entry_price}",
+                       code="WRONG_SIDE")

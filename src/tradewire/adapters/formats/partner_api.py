@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -17,7 +17,7 @@ CONTENT = "INVALID_INPUT_CONTENT"
 UNAUTHORIZED = "UNAUTHORIZED"
 CRITICAL = "CRITICAL"
 
-Percent = Field(gt=0, le=100)
+M = TypeVar("M", bound=BaseModel)
 
 
 class PartnerInputError(Exception):
@@ -168,3 +168,62 @@ def performed(parent_signal_id: str, *, success: bool = True, **extra: Any) -> d
     """200 OPERATION_PERFORMED; `payload.result` tells success from a refused operation."""
     return envelope(OK, {"parent_signal_id": parent_signal_id,
                          "result": "success" if success else "failed", **extra})
+
+
+class TakeProfitCall(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    price: Price
+    share: Decimal | None = Field(default=None, gt=0, le=100)  # percent of the position
+
+
+class TrailingCall(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    percent: Decimal | None = Field(default=None, gt=0, lt=100)
+    amount: Price | None = None
+    activation_price: Price | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TrailingCall:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("send exactly one of percent and amount")
+        return self
+
+
+class LevelCall(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    price: Price
+    invest: Decimal = Field(default=Decimal(100), gt=0, le=1000)  # percent of the entry quantity
+
+
+class UpdatePriceCall(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    stop_loss: Price | None = None
+
+    def targets(self) -> dict[int, Decimal]:
+        """sell_price_N (V1) or exit_price_N (V2), by N."""
+        out: dict[int, Decimal] = {}
+        for key, value in (self.model_extra or {}).items():
+            for prefix in ("sell_price_", "exit_price_"):
+                if key.startswith(prefix) and key[len(prefix):].isdigit() and value is not None:
+                    try:
+                        price = Decimal(str(value))
+                    except ArithmeticError:
+                        raise PartnerInputError(CONTENT, [{"message": "not a price",
+                                                           "path": [key]}]) from None
+                    if not price.is_finite() or price <= 0:
+                        raise PartnerInputError(CONTENT, [{"message": "must be positive",
+                                                           "path": [key]}])
+                    out[int(key[len(prefix):])] = price
+        return out
+
+
+def parse_call(body: Any, model: type[M]) -> M:
+    if not isinstance(body, dict):
+        raise PartnerInputError(CONTENT, [{"message": "the body must be a JSON object",
+                                           "path": []}])
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = details_of(exc)
+        kind = MISSING if all(d["message"] == "Required" for d in details) else CONTENT
+        raise PartnerInputError(kind, details) from None

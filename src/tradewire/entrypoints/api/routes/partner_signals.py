@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +17,8 @@ from tradewire.adapters.formats.partner_api import PartnerInputError
 from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container
 from tradewire.domain.channels import Channel
-from tradewire.domain.errors import NotFound, ServiceDisabled
+from tradewire.domain.errors import NotFound, Rejected, ServiceDisabled
+from tradewire.domain.exit_plan import Trailing
 from tradewire.entrypoints.api.deps import container, decode_json, ensure_signals_enabled
 from tradewire.entrypoints.api.dialect import dialect_route
 from tradewire.entrypoints.api.errors import JSON, ApiError
@@ -96,3 +98,42 @@ def cancel(parent_signal_id: ParentId, request: Request) -> Response:
     closed = partner_signals.cancel(parent_signal_id, channel, c.deps)
     return JSON(partner_api.performed(parent_signal_id, children=[asdict(r) for r in closed]),
                 200)
+
+
+def _amend(c: Container, headers: Headers, body: bytes, parent_id: str,
+           make: Callable[[Any], partner_signals.PlanChange], model: type[Any]) -> Response:
+    ensure_signals_enabled(c)
+    data = decode_json(body)
+    channel = authenticate_channel(c, headers, data)
+    call = partner_api.parse_call(data, model)
+    try:
+        armed = partner_signals.amend(parent_id, channel, make(call), c.deps, body=data)
+    except Rejected as refused:
+        return JSON(partner_api.performed(parent_id, success=False, reason=refused.message), 200)
+    return JSON(partner_api.performed(parent_id, plans_changed=armed), 200)
+
+
+def _call(path: str, summary: str, model: type[Any],
+          make: Callable[[Any], partner_signals.PlanChange], method: str = "POST") -> None:
+    async def handler(parent_signal_id: ParentId, request: Request) -> Response:
+        body = await request.body()
+        return await run_in_threadpool(_amend, container(request), request.headers, body,
+                                       parent_signal_id, make, model)
+
+    router.add_api_route(path, handler, methods=[method], summary=summary)
+
+
+_call("/v1/signal/{parent_signal_id}/call/takeprofit", "Add a take-profit target",
+      partner_api.TakeProfitCall,
+      lambda b: partner_signals.add_target(b.price, b.share / 100 if b.share else None))
+_call("/v1/signal/{parent_signal_id}/call/trailingstop", "Add (or replace) a trailing stop",
+      partner_api.TrailingCall,
+      lambda b: partner_signals.set_trailing(Trailing(percent=b.percent, amount=b.amount,
+                                                      activation_price=b.activation_price)))
+_call("/v1/signal/{parent_signal_id}/call/rebuy", "Add a rebuy zone", partner_api.LevelCall,
+      lambda b: partner_signals.add_level(b.price, b.invest))
+_call("/v1/signal/{parent_signal_id}/call/dca", "Add a DCA level", partner_api.LevelCall,
+      lambda b: partner_signals.add_level(b.price, b.invest))
+_call("/v1/signal/{parent_signal_id}/updateprice", "Update stop and target prices",
+      partner_api.UpdatePriceCall,
+      lambda b: partner_signals.update_prices(b.stop_loss, b.targets()), method="PUT")
