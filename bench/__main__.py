@@ -16,16 +16,16 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import ingest, latency, report
+from bench import engine, ingest, latency, report
 from bench.machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-BENCHMARKS = ("ingest", "latency")
+BENCHMARKS = ("ingest", "latency", "engine")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", metavar="{ingest,latency}",
+    parser.add_argument("which", nargs="*", metavar="{ingest,latency,engine}",
                         help="which benchmarks to run (default: all)")
     which = parser.parse_args(argv).which or list(BENCHMARKS)
     unknown = sorted(set(which) - set(BENCHMARKS))
@@ -37,11 +37,14 @@ def main(argv: list[str] | None = None) -> None:
         console = Console(width=130)  # rich assumes 80 columns in a pipe; the table needs more
     doc = _previous()
     if "ingest" in which:
-        doc = {**_ingest(console), "latency": doc.get("latency")}
+        doc = {**_ingest(console), "latency": doc.get("latency"), "engine": doc.get("engine")}
     if "latency" in which:
         doc["latency"] = _latency(console)
-    if doc.get("latency") is None:
-        doc.pop("latency", None)
+    if "engine" in which:
+        doc["engine"] = engine.run(console.print)
+    for key in ("latency", "engine"):
+        if doc.get(key) is None:
+            doc.pop(key, None)
     report.write(doc, RESULTS)
     console.print(f"written to {RESULTS}")
 
