@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tradewire.adapters.brokers.paper import PaperBroker
@@ -34,6 +36,16 @@ class Container:
         self.db.engine.dispose()
 
 
+def _failpoints(names: str) -> Callable[[str], None]:
+    armed = {n.strip() for n in names.split(",") if n.strip()}
+
+    def failpoint(name: str) -> None:
+        if name in armed:
+            os._exit(137)  # as abrupt as SIGKILL: no cleanup, no flush
+
+    return failpoint
+
+
 def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = True,
           worker_id: str = "local") -> Container:
     clock = clock or SystemClock()
@@ -46,7 +58,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     wake_event = threading.Event()
     deps = Deps(uow=SqlUnitOfWorkFactory(db), clock=clock, brokers=BrokerRegistry(paper),
                 prices=DbMarketPrices(db), calendar=calendar, wake=wake_event.set,
-                worker_id=worker_id)
+                worker_id=worker_id, failpoint=_failpoints(settings.failpoints))
     if migrate_db:
         load_armed(deps)
     return Container(settings=settings, db=db, deps=deps,

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     signals_enabled: bool = True
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Named crash points for the reliability tests (comma separated); never set in production.
+    failpoints: str = ""
     max_in_flight: int = Field(default=32, gt=0)  # more signal requests at once get 503
     worker_poll_ms: int = Field(default=250, gt=0)
     paper: PaperSettings = PaperSettings()

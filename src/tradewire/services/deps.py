@@ -26,5 +26,7 @@ class Deps:
     # Wakes the worker when new work is stored (a no-op when no worker runs here).
     wake: Callable[[], None] = field(default=lambda: None)
     exits: ArmedExits = field(default_factory=ArmedExits)  # this process's trigger book
+    # Called at named points; the reliability tests make it kill the process there.
+    failpoint: Callable[[str], None] = field(default=lambda name: None)
     lease: timedelta = timedelta(seconds=30)
     worker_id: str = "local"

@@ -61,7 +61,11 @@ def _evaluate(signal_id: str, price: Decimal, deps: Deps) -> int:
                 uow.audit.add(order_event(order, "OrderCreated", now, trigger=str(price)))
         if not uow.exit_plans.save(stored, state=state, active=not state.closed, at=now):
             return 0  # another evaluator moved it first; its orders stand
+        if orders:
+            deps.failpoint("exit-fired")  # fired, nothing stored yet
         uow.commit()
+    if orders:
+        deps.failpoint("exit-stored")  # stored, not yet sent
     if not state.closed:
         deps.exits.arm(signal_id, stored.symbol, *levels(stored.plan, state))
     for order in orders:

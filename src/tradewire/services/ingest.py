@@ -57,6 +57,7 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
         if result.outcome is Outcome.CREATED and on_stored is not None:
             on_stored(uow, result.signal, deps.clock.now())
         uow.commit()
+    deps.failpoint("signal-committed")
     if result.outcome is Outcome.CREATED and result.orders:
         sent = send_signal_orders(list(result.orders), deps)
         deps.wake()

@@ -85,6 +85,7 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Orde
             report = _find(broker, order)
     if report is None:
         return order  # still unknown: the lease lapses and the sweep looks again
+    deps.failpoint("broker-accepted")  # the broker has it; we have not recorded it
     return record_reports([(order.client_order_id, report)], deps)[0]
 
 
