@@ -135,3 +135,30 @@ def test_an_alert_with_a_bad_action_is_refused_in_the_alert_format(client: httpx
     r = send(client, hook, ticker="AAPL", action="hodl")
     assert r.status_code == 400
     assert r.json()["success"] is False and r.json()["messageCode"] == "invalid-action"
+
+
+def test_an_alerts_take_profit_and_stop_loss_run_on_ticks(client: httpx.Client, hook: str,
+                                                          alice: Caller) -> None:
+    r = send(client, hook, ticker="AAPL", action="buy", quantity=10,
+             takeProfit={"limitPrice": "200"}, stopLoss={"type": "stop", "percent": "5"})
+    assert r.status_code == 201, r.text
+    assert qty(client, alice) == "10"
+    client.post("/api/v1/market/prices", json={"symbol": "AAPL", "price": 185},
+                headers=alice.headers)
+    assert qty(client, alice) == "10"  # the stop is 5% under 190: 180.5
+    client.post("/api/v1/market/prices", json={"symbol": "AAPL", "price": 180},
+                headers=alice.headers)
+    assert qty(client, alice) == "0"
+
+
+def test_an_alerts_trailing_stop_follows_the_price(client: httpx.Client, hook: str,
+                                                   alice: Caller) -> None:
+    send(client, hook, ticker="AAPL", action="buy", quantity=10,
+         stopLoss={"type": "trailing_stop", "trailAmount": "3"})
+    for price in (195, 199, 197):
+        client.post("/api/v1/market/prices", json={"symbol": "AAPL", "price": price},
+                    headers=alice.headers)
+    assert qty(client, alice) == "10"  # the stop trails 199: 196
+    client.post("/api/v1/market/prices", json={"symbol": "AAPL", "price": 195.5},
+                headers=alice.headers)
+    assert qty(client, alice) == "0"

@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from tradewire.domain.errors import Rejected
-from tradewire.domain.values import ZERO, Action, OrderType, QuantityType, TimeInForce
+from tradewire.domain.exit_plan import ExitPlan, Target, Trailing
+from tradewire.domain.values import ZERO, Action, OrderType, QuantityType, Side, TimeInForce
 
 
 class AlertAction(StrEnum):
@@ -135,3 +136,51 @@ def is_stale(sent_at: datetime | None, now: datetime, max_lag_s: int | None) -> 
     if max_lag_s is None or sent_at is None:
         return False
     return now - sent_at > timedelta(seconds=max_lag_s)
+
+
+def exit_plan(alert: Alert, side: Side, reference: Decimal | None) -> ExitPlan | None:
+    """The exit plan an alert's `takeProfit` / `stopLoss` ask for, or None without them.
+
+    Percent and amount levels are measured from `reference` (the alert's limit or signal
+    price, else the last price); without one only absolute levels can be used. A stop_limit
+    stop is run as a stop (the engine emulates it with a market order).
+    """
+    tp, sl = alert.take_profit, alert.stop_loss
+    if tp is None and sl is None:
+        return None
+    sign = side.sign
+    targets: tuple[Target, ...] = ()
+    if tp is not None:
+        price = _level(tp, "limitPrice", reference, sign)
+        if price is None:
+            raise Rejected("a takeProfit in percent or amount needs a price to measure from",
+                           code="no-reference-price")
+        targets = (Target(price, Decimal(1)),)
+    stop, trailing = None, None
+    if sl is not None and sl.get("type", "stop") == "trailing_stop":
+        trailing = Trailing(percent=_num(sl.get("trailPercent")), amount=_num(sl.get("trailAmount")))
+    elif sl is not None:
+        stop = _level(sl, "stopPrice", reference, -sign)
+        if stop is None:
+            raise Rejected("a stopLoss in percent or amount needs a price to measure from",
+                           code="no-reference-price")
+    return ExitPlan(side=side, targets=targets, stop_loss=stop, trailing=trailing)
+
+
+def _level(obj: dict[str, Any], absolute: str, reference: Decimal | None,
+           sign: int) -> Decimal | None:
+    """An absolute price, or `reference` moved by a percent or an amount in `sign`'s way."""
+    if obj.get(absolute) is not None:
+        return _num(obj[absolute])
+    if reference is None:
+        return None
+    percent, amount = _num(obj.get("percent")), _num(obj.get("amount"))
+    if percent is not None:
+        return reference * (1 + sign * percent / 100)
+    if amount is not None:
+        return reference + sign * amount
+    return None
+
+
+def _num(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

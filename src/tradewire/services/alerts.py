@@ -7,11 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from tradewire.domain.accounts import Principal
-from tradewire.domain.alerts import Alert, Plan, Step, is_stale, plan
+from tradewire.domain.alerts import Alert, Plan, Step, exit_plan, is_stale, plan
 from tradewire.domain.errors import Rejected
+from tradewire.domain.exit_plan import ExitPlan
 from tradewire.domain.orders import OrderStatus
 from tradewire.domain.signals import Signal
-from tradewire.domain.values import ExecuteMode, QuantityType, new_id
+from tradewire.domain.values import Action, ExecuteMode, QuantityType, Side, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ingest import IngestResult, ingest_signal, load_account
@@ -42,15 +43,19 @@ def handle_alert(alert: Alert, principal: Principal, account_id: str, deps: Deps
         return AlertResult(steps, cancelled=cancelled)
     signals = _signals(alert, steps.steps, account_id, abs(position.qty), received_at, route)
     first, rest = signals[0], signals[1:]
+    plans = _exit_plans(alert, signals, deps)
 
     def store_rest(uow: UnitOfWork, stored: Signal, now: datetime) -> None:
         for waiting in rest:
             uow.signals.add_unique(waiting)
             uow.audit.add(signal_event(waiting, "SignalReceived", now, to_status="waiting",
                                        after=stored.id))
+        for signal, wanted in plans:
+            uow.exit_plans.add(signal.id, signal.account_id, signal.symbol, wanted, now)
 
     result = ingest_signal(first, principal, deps, received_at=received_at,
-                           alert_at=alert.sent_at, on_stored=store_rest if rest else None)
+                           alert_at=alert.sent_at,
+                           on_stored=store_rest if rest or plans else None)
     return AlertResult(steps, [result], cancelled, rest)
 
 
@@ -73,6 +78,20 @@ def _signals(alert: Alert, steps: tuple[Step, ...], account_id: str, held: Decim
         if step.after_previous_fill:
             signal.status = signal.initial_status()
         out.append(signal)
+    return out
+
+
+def _exit_plans(alert: Alert, signals: list[Signal], deps: Deps) -> list[tuple[Signal, ExitPlan]]:
+    """takeProfit / stopLoss become the exit plan of the step that opens a position."""
+    out = []
+    for signal in signals:
+        if signal.action in (Action.OPEN_LONG, Action.OPEN_SHORT):
+            side = Side.BUY if signal.action is Action.OPEN_LONG else Side.SELL
+            reference = (alert.limit_price or alert.signal_price
+                         or deps.prices.last_price(alert.ticker))
+            wanted = exit_plan(alert, side, reference)
+            if wanted is not None:
+                out.append((signal, wanted))
     return out
 
 
