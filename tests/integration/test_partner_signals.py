@@ -230,3 +230,29 @@ def test_calls_refuse_bad_bodies_with_the_seeds_types(client: httpx.Client,
     assert r.status_code == 400 and r.json()["result"]["type"] == "INVALID_INPUT_CONTENT"
     r = client.post(f"/v1/signal/{pid}/call/takeprofit", json={}, headers=channel)
     assert r.status_code == 400 and r.json()["result"]["type"] == "INVALID_INPUT_MISSING"
+
+
+def test_a_channel_caps_the_capital_its_signals_put_at_risk(client: httpx.Client,
+                                                           container: Container, alice: Caller,
+                                                           bob: Caller) -> None:
+    partner, bearer = capabilities.create_partner("capped", container.deps, container.secrets)
+    chan, _ = channels.create_channel(partner.id, "capped", container.deps, container.secrets,
+                                      max_capital_at_risk=Decimal(50))
+    channels.subscribe(chan.id, alice.account_id, container.deps, allocation=Decimal(1000))
+    headers = {"Authorization": f"Bearer {bearer}"}
+    # 50% of 1,000 invested at 100 with the stop at 90: 50.00 at risk, allowed
+    assert client.post("/v1/signal", json=V1, headers=headers).json()["payload"]["result"] == \
+        "success"
+    risky = {**V1, "stop_loss": "80"}  # 100.00 at risk
+    r = client.post("/v1/signal", json=risky, headers=headers).json()["payload"]
+    assert r["result"] == "failed" and "at risk" in r["reason"]
+
+
+def test_break_even_moves_the_stop_to_the_entry_after_the_first_target(
+        client: httpx.Client, channel: dict[str, str], alice: Caller) -> None:
+    tick(client, alice, "100")
+    client.post("/v1/signal", json={**V1, "break_even_after_first_target": True},
+                headers=channel)
+    tick(client, alice, "110")  # target 1
+    tick(client, alice, "99.5")  # under the entry (100): the moved stop closes the rest
+    assert position(client, alice) is None

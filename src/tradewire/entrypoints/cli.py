@@ -203,13 +203,15 @@ def partners_grant(partner: Annotated[str, typer.Option()],
 @channels_app.command("create")
 def channels_create(partner: Annotated[str, typer.Option()], name: Annotated[str, typer.Option()],
                     require_stop_loss: bool = False, max_signals_per_day: int | None = None,
-                    as_json: JsonOpt = False) -> None:
+                    max_capital_at_risk: str | None = None, as_json: JsonOpt = False) -> None:
     """A channel of a partner; its anny-api-key / anny-api-secret pair is shown once."""
     c = _container()
     try:
         channel, secret = channels.create_channel(partner, name, c.deps, c.secrets,
                                                   require_stop_loss=require_stop_loss,
-                                                  max_signals_per_day=max_signals_per_day)
+                                                  max_signals_per_day=max_signals_per_day,
+                                                  max_capital_at_risk=Decimal(max_capital_at_risk)
+                                                  if max_capital_at_risk else None)
     except TradewireError as exc:
         _fail(exc, as_json)
     _emit({"id": channel.id, "api_key": channel.api_key, "api_secret": secret}, as_json)

@@ -25,15 +25,16 @@ FAN_OUT_THREADS = 8
 
 
 def create_channel(partner_id: str, name: str, deps: Deps, secrets: Secrets, *,
-                   require_stop_loss: bool = False, max_signals_per_day: int | None = None
-                   ) -> tuple[Channel, str]:
+                   require_stop_loss: bool = False, max_signals_per_day: int | None = None,
+                   max_capital_at_risk: Decimal | None = None) -> tuple[Channel, str]:
     """A channel and its key pair; the secret is shown once and stored as a keyed hash."""
     secret = secrets.random_token()
     channel = Channel(id=new_id(), partner_id=partner_id, name=name,
                       api_key="twc_" + secrets.random_token()[:32],
                       secret_hash=secrets.hash_api_key(secret), created_at=deps.clock.now(),
                       require_stop_loss=require_stop_loss,
-                      max_signals_per_day=max_signals_per_day)
+                      max_signals_per_day=max_signals_per_day,
+                      max_capital_at_risk=max_capital_at_risk)
     with deps.uow() as uow:
         if uow.partners.get(partner_id) is None:
             raise NotFound(f"partner {partner_id} not found", code="PARTNER_NOT_FOUND")

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradewire.domain.accounts import Principal, Scope
-from tradewire.domain.channels import Channel
+from tradewire.domain.channels import AllocationType, Channel
 from tradewire.domain.errors import Rejected, TradewireError
 from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing, levels
 from tradewire.domain.orders import OPEN_STATUSES
@@ -37,7 +37,8 @@ class Created:
 def create(spec: Any, channel: Channel, deps: Deps) -> Created:
     """Store the partner signal, then one child per subscriber, sent concurrently."""
     parent_id = new_id()
-    refused = check_limits(channel, spec.stop_loss is not None, deps)
+    refused = check_limits(channel, spec.stop_loss is not None, deps) or _capital_at_risk(
+        spec, channel, deps)
     if refused is not None:
         return Created(parent_id, refused)
     now = deps.clock.now()
@@ -62,6 +63,24 @@ def create(spec: Any, channel: Channel, deps: Deps) -> Created:
     return Created(parent_id, None, tuple(results))
 
 
+def _capital_at_risk(spec: Any, channel: Channel, deps: Deps) -> str | None:
+    """Refuse a signal whose subscribers together would risk more than the channel allows:
+    what each invests times the distance to the stop (the whole investment without a stop)."""
+    if channel.max_capital_at_risk is None:
+        return None
+    entry = spec.entry_mid or (spec.entry_max if spec.side == "long" else spec.entry_min)
+    loss_share = abs(entry - spec.stop_loss) / entry if spec.stop_loss is not None else Decimal(1)
+    with deps.uow(write=False) as uow:
+        subs = [s for s in uow.channels.subscribers(channel.id) if s.auto_execute]
+    invested = sum((s.allocation * spec.invest / 100 * min(spec.leverage, s.leverage_cap)
+                    for s in subs if s.allocation_type is AllocationType.AMOUNT), Decimal(0))
+    at_risk = invested * loss_share
+    if at_risk > channel.max_capital_at_risk:
+        return (f"this signal puts {at_risk:.2f} at risk across subscribers; the channel allows "
+                f"{channel.max_capital_at_risk}")
+    return None
+
+
 def exit_plan_of(spec: Any) -> ExitPlan:
     """The plan every child arms when its entry fills: an equal-share ladder and a stop."""
     n = len(spec.targets)
@@ -70,7 +89,7 @@ def exit_plan_of(spec: Any) -> ExitPlan:
     return ExitPlan(side=Side.BUY if spec.side == "long" else Side.SELL,
                     targets=tuple(Target(price, s) for price, s in zip(spec.targets, shares,
                                                                           strict=True)),
-                    stop_loss=spec.stop_loss)
+                    stop_loss=spec.stop_loss, break_even_after_first=spec.break_even)
 
 
 def cancel(parent_id: str, channel: Channel, deps: Deps) -> list[ChildResult]:

@@ -42,6 +42,8 @@ class _Base(BaseModel):
     attachment_image1_url: str | None = Field(default=None, max_length=2000)
     attachment_image2_url: str | None = Field(default=None, max_length=2000)
     attachment_description: str | None = Field(default=None, max_length=4000)
+    # tradewire's addition: move the stop to the entry price once the first target is hit.
+    break_even_after_first_target: bool = False
 
 
 class V1Body(_Base):
@@ -97,6 +99,7 @@ class PartnerSignalSpec:
     margin_type: str | None
     entry_allocation: tuple[Decimal, ...]
     body: dict[str, Any]
+    break_even: bool = False
 
 
 def parse(body: Any, version: str) -> PartnerSignalSpec:
@@ -135,7 +138,7 @@ def _spec(req: V1Body | V2Body, version: str, body: dict[str, Any]) -> PartnerSi
         entry_min=low, entry_max=high, entry_mid=mid,
         targets=tuple(t for t in targets if t is not None), stop_loss=req.stop_loss,
         invest=req.invest, ttl_ms=req.ttl_buy_order, leverage=leverage, margin_type=margin,
-        entry_allocation=allocation, body=body,
+        entry_allocation=allocation, body=body, break_even=req.break_even_after_first_target,
     )
 
 
