@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from tradewire.adapters.formats.errors import detail, details_of
-from tradewire.adapters.formats.fields import Metadata, Moment
+from tradewire.adapters.formats.fields import Metadata, Moment, price_problems
 from tradewire.adapters.formats.signal_api import BadRequest, Price, Quantity, iso_z
 from tradewire.domain.capabilities import Trigger
 from tradewire.domain.orders import Order
@@ -111,14 +111,9 @@ def _problems(r: OrderIn, account_id: str | None, now: datetime) -> list[dict[st
     need(account_id is None or r.account_id is None or str(r.account_id) == account_id,
          "this token is bound to another account", "account_id")
     need((r.side is None) != (r.action is None), "send exactly one of side and action", "side")
-    need(not kind.needs_limit_price or r.limit_price is not None,
-         f"limit_price is required for {r.order_type} orders", "limit_price")
-    need(not kind.needs_stop_price or r.stop_price is not None,
-         f"stop_price is required for {r.order_type} orders", "stop_price")
-    need(kind.needs_limit_price or r.limit_price is None,
-         "limit_price is only used by limit and stop_limit orders", "limit_price")
-    need(kind.needs_stop_price or r.stop_price is None,
-         "stop_price is only used by stop and stop_limit orders", "stop_price")
+    p += price_problems(kind, r.order_type, r.limit_price, r.stop_price,
+                        limit_name="limit_price", stop_name="stop_price",
+                        stop_limit_name="stop_limit")
     need((r.legs is None) == (r.link is None), "legs and link go together", "link")
     for i, leg in enumerate(r.legs or ()):
         kind = _ORDER_TYPES[leg.order_type]

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, Field
 
+from tradewire.domain.values import OrderType
+
 MAX_METADATA_CHARS = 8_192
 MAX_METADATA_DEPTH = 16
 MAX_DECIMAL_PLACES = 20
@@ -53,3 +55,21 @@ Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
 def in_range(value: datetime) -> datetime:
     """The same year check for times parsed by hand (raises ValueError)."""
     return _in_range(value)
+
+
+def price_problems(kind: OrderType, spelled: str, limit_price: Decimal | None,
+                   stop_price: Decimal | None, *, limit_name: str, stop_name: str,
+                   stop_limit_name: str) -> list[dict[str, Any]]:
+    """Each order type's prices, in one dialect's words: required ones and ignored ones."""
+    rules = (
+        (not kind.needs_limit_price or limit_price is not None,
+         f"{limit_name} is required for {spelled} orders", limit_name),
+        (not kind.needs_stop_price or stop_price is not None,
+         f"{stop_name} is required for {spelled} orders", stop_name),
+        (kind.needs_limit_price or limit_price is None,
+         f"{limit_name} is only used by limit and {stop_limit_name} orders", limit_name),
+        (kind.needs_stop_price or stop_price is None,
+         f"{stop_name} is only used by stop and {stop_limit_name} orders", stop_name),
+    )
+    return [{"code": "custom", "message": message, "path": [path]}
+            for ok, message, path in rules if not ok]

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from tradewire.adapters.formats.errors import detail, details_of
-from tradewire.adapters.formats.fields import Metadata, Moment, in_range
+from tradewire.adapters.formats.fields import Metadata, Moment, in_range, price_problems
 from tradewire.adapters.formats.signal_api import (
     REPLACED_BEFORE_SENT,
     BadRequest,
@@ -134,14 +134,9 @@ def _cross_field_problems(r: IngestRequest, now: datetime,
             p.append(detail("custom", message, list(path)))
 
     kind = r.orderType.core()
-    need(not kind.needs_limit_price or r.limitPrice is not None,
-         f"limitPrice is required for {r.orderType.value} orders", "limitPrice")
-    need(not kind.needs_stop_price or r.stopPrice is not None,
-         f"stopPrice is required for {r.orderType.value} orders", "stopPrice")
-    need(kind.needs_limit_price or r.limitPrice is None,
-         "limitPrice is only used by limit and stop_limit orders", "limitPrice")
-    need(kind.needs_stop_price or r.stopPrice is None,
-         "stopPrice is only used by stop and stop_limit orders", "stopPrice")
+    p += price_problems(kind, r.orderType.value, r.limitPrice, r.stopPrice,
+                        limit_name="limitPrice", stop_name="stopPrice",
+                        stop_limit_name="stop_limit")
     need(r.expiresAt is None or r.timezone is not None,
          "timezone is required when expiresAt is set", "timezone")
     need(r.timeInForce is not TimeInForce.GTD or r.expiresAt is not None,

@@ -17,6 +17,7 @@ from tradewire.adapters.formats.fields import (
     Moment,
     Price,
     Quantity,
+    price_problems,
 )
 from tradewire.domain.orders import Order
 from tradewire.domain.signals import ExitRule, ExitTrigger, Signal, SignalStatus
@@ -127,14 +128,9 @@ def _cross_field_problems(r: SignalRequest, now: datetime) -> list[dict[str, Any
          "timezone is required when scheduledProcessAt is set", "timezone")
     need(r.validUntil is None or r.timezone is not None,
          "timezone is required when validUntil is set", "timezone")
-    need(not r.orderType.needs_limit_price or r.limitPrice is not None,
-         f"limitPrice is required for {r.orderType} orders", "limitPrice")
-    need(not r.orderType.needs_stop_price or r.stopPrice is not None,
-         f"stopPrice is required for {r.orderType} orders", "stopPrice")
-    need(r.orderType.needs_limit_price or r.limitPrice is None,
-         "limitPrice is only used by limit and stopLimit orders", "limitPrice")
-    need(r.orderType.needs_stop_price or r.stopPrice is None,
-         "stopPrice is only used by stop and stopLimit orders", "stopPrice")
+    p += price_problems(r.orderType, str(r.orderType), r.limitPrice, r.stopPrice,
+                        limit_name="limitPrice", stop_name="stopPrice",
+                        stop_limit_name="stopLimit")
     need(not r.extendedHours or (r.orderType is OrderType.LIMIT
                                  and r.timeInForce is V1TimeInForce.DAY),
          "extendedHours requires a limit order with timeInForce day", "extendedHours")
