@@ -1,0 +1,1 @@
+"""Rule-based strategies: indicators (TA-Lib), rules, the evaluator and the backtester."""
