@@ -14,11 +14,14 @@ from rich.console import Console
 
 from tradewire import config
 from tradewire.adapters.calendars import known_market
+from tradewire.adapters.formats import bars as bars_format
+from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
 from tradewire.domain.channels import AllocationType
 from tradewire.domain.errors import TradewireError
 from tradewire.services import accounts, capabilities, channels
+from tradewire.services.market_data import import_bars
 
 app = typer.Typer(help="tradewire: trading signals in, broker orders out.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Trading accounts.", no_args_is_help=True)
@@ -28,6 +31,8 @@ tokens_app = typer.Typer(help="Access tokens for /signal/execute-via-token.", no
 partners_app = typer.Typer(help="Partners and the accounts they may trade.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(partners_app, name="partners")
+bars_app = typer.Typer(help="Market data bars.", no_args_is_help=True)
+app.add_typer(bars_app, name="bars")
 channels_app = typer.Typer(help="Partner signal channels and their subscribers.",
                            no_args_is_help=True)
 app.add_typer(channels_app, name="channels")
@@ -235,6 +240,24 @@ def channels_subscribe(channel: Annotated[str, typer.Option()],
     _emit({"channel_id": sub.channel_id, "account_id": sub.account_id,
            "allocation": str(sub.allocation), "allocation_type": str(sub.allocation_type)},
           as_json)
+
+
+@bars_app.command("import")
+def bars_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                symbol: Annotated[str, typer.Option()], timeframe: str = "1d",
+                as_json: JsonOpt = False) -> None:
+    """Load OHLCV bars from a CSV file (timestamp/date, open, high, low, close, volume)."""
+
+    c = _container()
+    try:
+        rows = bars_format.parse_csv(file.read_text(encoding="utf-8"))
+        count = import_bars(symbol, timeframe, rows, c.deps)
+    except BadRequest as exc:
+        typer.echo(json.dumps({"error": "invalid bars", "details": exc.details}))
+        raise typer.Exit(1) from None
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"symbol": symbol.upper(), "timeframe": timeframe, "imported": count}, as_json)
 
 
 @db_app.command("upgrade")

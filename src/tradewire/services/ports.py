@@ -152,6 +152,7 @@ class UnitOfWork(Protocol):
     channels: Any
     partner_signals: Any
     exit_plans: Any
+    bars: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

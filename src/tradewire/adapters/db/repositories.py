@@ -18,6 +18,7 @@ from tradewire.domain.capabilities import AccessToken, Partner, Trigger
 from tradewire.domain.channels import AllocationType, Channel, Subscription
 from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing
 from tradewire.domain.jobs import Job, JobKind, JobStatus
+from tradewire.domain.market import Bar
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
 from tradewire.domain.signals import ExitRule, ExitTrigger, Leg, LinkKind, Signal, SignalStatus
@@ -754,3 +755,34 @@ class ExitPlanRepo(_Repo):
         m = row._mapping
         return StoredPlan(m["signal_id"], m["account_id"], m["symbol"], plan_from_row(m["plan"]),
                           _state(m["state"]), m["version"], m["active"])
+
+
+class BarRepo(_Repo):
+    def upsert(self, symbol: str, timeframe: str, bars: Sequence[Bar]) -> int:
+        """Insert or replace bars (a re-import corrects a bar rather than failing)."""
+        if not bars:
+            return 0
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(t.bars)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["symbol", "timeframe", "ts"],
+            set_={c: stmt.excluded[c] for c in ("open", "high", "low", "close", "volume")})
+        rows = [{"symbol": symbol, "timeframe": timeframe, "ts": b.ts, "open": b.open,
+                 "high": b.high, "low": b.low, "close": b.close, "volume": b.volume} for b in bars]
+        for start in range(0, len(rows), 5_000):
+            self.conn.execute(stmt, rows[start:start + 5_000])
+        return len(rows)
+
+    def latest(self, symbol: str, timeframe: str, limit: int) -> list[Bar]:
+        """The last `limit` bars, oldest first."""
+        c = t.bars.c
+        q = (select(c.ts, c.open, c.high, c.low, c.close, c.volume)
+             .where(c.symbol == symbol, c.timeframe == timeframe)
+             .order_by(c.ts.desc()).limit(limit))
+        return [Bar(*r) for r in reversed(self.conn.execute(q).all())]
+
+    def count(self, symbol: str, timeframe: str) -> int:
+        c = t.bars.c
+        q = select(func.count()).select_from(t.bars).where(c.symbol == symbol,
+                                                           c.timeframe == timeframe)
+        return int(self.conn.execute(q).scalar_one())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -356,6 +358,20 @@ paper_positions = Table(
     Column("account_ref", String(100), primary_key=True),
     Column("symbol", String(20), primary_key=True),
     Column("qty", ExactDecimal, nullable=False),
+)
+
+# Market data for indicators: doubles, as every charting and indicator library uses them
+# (account money stays Decimal). One row per bar, keyed by symbol, timeframe and start time.
+bars = Table(
+    "bar", metadata,
+    Column("symbol", String(20), primary_key=True),
+    Column("timeframe", String(4), primary_key=True),
+    Column("ts", BigInteger, primary_key=True),  # the bar's start, epoch seconds UTC
+    Column("open", Float(53), nullable=False),
+    Column("high", Float(53), nullable=False),
+    Column("low", Float(53), nullable=False),
+    Column("close", Float(53), nullable=False),
+    Column("volume", Float(53), nullable=False),
 )
 
 service_flags = Table(

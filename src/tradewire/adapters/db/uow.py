@@ -47,6 +47,7 @@ class SqlUnitOfWork:
         self.channels = r.ChannelRepo(c)
         self.partner_signals = r.PartnerSignalRepo(c)
         self.exit_plans = r.ExitPlanRepo(c)
+        self.bars = r.BarRepo(c)
         return self
 
     def commit(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -11,15 +12,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from tradewire.adapters.formats.errors import details_of
+from tradewire.adapters.formats import bars as bars_format
+from tradewire.adapters.formats.errors import detail, details_of
 from tradewire.adapters.formats.fields import Moment, Price
 from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Scope
+from tradewire.domain.errors import Rejected
 from tradewire.entrypoints.api.deps import authenticate, container, decode_json
 from tradewire.entrypoints.api.errors import JSON
+from tradewire.services.market_data import import_bars
 from tradewire.services.ports import Tick
 from tradewire.services.ticks import apply_ticks
+
+SYMBOL = re.compile(r"^[A-Za-z0-9./:_-]{1,20}$")
 
 router = APIRouter(prefix="/api/v1/market", tags=["market data"])
 
@@ -64,3 +70,45 @@ def _aware(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+_BARS_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"example": {"symbol": "AAPL", "timeframe": "1d", "bars": [
+        {"timestamp": "2026-02-06", "open": 190, "high": 192, "low": 189, "close": 191.5,
+         "volume": 1_000_000}]}},
+    "text/csv": {"example": "timestamp,open,high,low,close,volume\n"
+                            "2026-02-06,190,192,189,191.5,1000000\n"}}}}
+
+
+@router.post("/bars", summary="Upload bars (JSON, or CSV with ?symbol=&timeframe=)",
+             openapi_extra=_BARS_BODY)
+async def post_bars(request: Request, symbol: str | None = None,
+                    timeframe: str | None = None) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(_bars, container(request), request.headers, body, symbol,
+                                   timeframe)
+
+
+def _bars(c: Container, headers: Headers, body: bytes, symbol: str | None,
+          tf: str | None) -> Response:
+    authenticate(c, headers, Scope.MARKET_WRITE)
+    if "csv" in headers.get("content-type", ""):
+        try:
+            rows = bars_format.parse_csv(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest([detail("invalid_string", "CSV must be UTF-8")]) from None
+    else:
+        data: Any = decode_json(body)
+        if not isinstance(data, dict):
+            raise BadRequest([detail("invalid_type", "Expected an object with bars")])
+        symbol, tf = data.get("symbol", symbol), data.get("timeframe", tf)
+        rows = bars_format.parse_json(data.get("bars"))
+    if not isinstance(symbol, str) or not SYMBOL.match(symbol):
+        raise BadRequest([detail("custom", "symbol is required (1-20 characters)", ["symbol"])])
+    if not isinstance(tf, str):
+        raise BadRequest([detail("custom", "timeframe is required", ["timeframe"])])
+    try:
+        count = import_bars(symbol, tf, rows, c.deps)
+    except Rejected as exc:
+        raise BadRequest([detail(exc.code, exc.message, ["timeframe"])]) from None
+    return JSON({"success": True, "symbol": symbol.upper(), "imported": count}, 200)
