@@ -153,6 +153,7 @@ class UnitOfWork(Protocol):
     partner_signals: Any
     exit_plans: Any
     bars: Any
+    strategies: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -786,3 +786,34 @@ class BarRepo(_Repo):
         q = select(func.count()).select_from(t.bars).where(c.symbol == symbol,
                                                            c.timeframe == timeframe)
         return int(self.conn.execute(q).scalar_one())
+
+
+class StrategyRepo(_Repo):
+    """Strategies as stored rows (their definition is parsed by the strategies layer)."""
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(t.strategies).values(**row))
+
+    def get(self, strategy_id: str) -> dict[str, Any] | None:
+        q = select(t.strategies).where(t.strategies.c.id == strategy_id)
+        row = self.conn.execute(q).first()
+        return dict(row._mapping) if row else None
+
+    def list(self, user_id: str | None, page: Page) -> list[dict[str, Any]]:
+        q = select(t.strategies).order_by(t.strategies.c.created_at, t.strategies.c.id)
+        if user_id is not None:
+            q = q.where(t.strategies.c.user_id == user_id)
+        return [dict(r._mapping) for r in self.conn.execute(q.limit(page.limit).offset(page.offset))]
+
+    def update(self, strategy_id: str, at: datetime, **values: Any) -> bool:
+        q = (update(t.strategies).where(t.strategies.c.id == strategy_id)
+             .values(updated_at=at, **values))
+        return self.conn.execute(q).rowcount == 1
+
+    def delete(self, strategy_id: str) -> bool:
+        return self.conn.execute(t.strategies.delete().where(
+            t.strategies.c.id == strategy_id)).rowcount == 1
+
+    def enabled(self) -> list[dict[str, Any]]:
+        q = select(t.strategies).where(t.strategies.c.enabled.is_(True))
+        return [dict(r._mapping) for r in self.conn.execute(q)]

@@ -374,6 +374,21 @@ bars = Table(
     Column("volume", Float(53), nullable=False),
 )
 
+strategies = Table(
+    "strategy", metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("app_user.id"), nullable=False, index=True),
+    Column("account_id", ID, ForeignKey("account.id"), nullable=True),  # its orders go here
+    Column("name", String(100), nullable=False),
+    Column("asset", String(20), nullable=False),
+    Column("definition", JSON, nullable=False),  # rules and execution_config, as sent
+    Column("execution_state", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("last_bar_ts", BigInteger, nullable=True),  # the last bar it was evaluated on
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 service_flags = Table(
     "service_flag", metadata,
     Column("key", String(50), primary_key=True),

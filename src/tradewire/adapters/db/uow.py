@@ -48,6 +48,7 @@ class SqlUnitOfWork:
         self.partner_signals = r.PartnerSignalRepo(c)
         self.exit_plans = r.ExitPlanRepo(c)
         self.bars = r.BarRepo(c)
+        self.strategies = r.StrategyRepo(c)
         return self
 
     def commit(self) -> None:
