@@ -19,7 +19,7 @@ from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.orders import orders_for, send_signal_orders
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import RESERVATION, reservation
+from tradewire.services.submit import RESERVATION, claim_stored, reservation
 
 
 class Outcome(StrEnum):
@@ -35,6 +35,8 @@ class IngestResult:
     order: Order | None = None
     reason_code: str | None = None  # why a rejected signal was refused
     orders: tuple[Order, ...] = ()  # every leg's order (the first is `order`)
+    account: Account | None = None
+    claimed: frozenset[str] = frozenset()  # orders whose submit lease the request holds
 
 
 OnStored = Callable[[UnitOfWork, Signal, datetime], None]
@@ -59,7 +61,7 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
         uow.commit()
     deps.failpoint("signal-committed")
     if result.outcome is Outcome.CREATED and result.orders:
-        sent = send_signal_orders(list(result.orders), deps)
+        sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed)
         deps.wake()
         return _reload(result.signal.id, sent, deps)
     if result.outcome is Outcome.CREATED:
@@ -84,7 +86,7 @@ def _equity_if_needed(signal: Signal, principal: Principal, deps: Deps) -> Decim
 
 def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
            equity: Decimal | None) -> IngestResult:
-    load_account(uow, signal.account_id, principal)
+    account = load_account(uow, signal.account_id, principal)
     now = deps.clock.now()
     signal = replace(signal, status=signal.initial_status(), created_at=now)
     if not uow.signals.add_unique(signal):
@@ -113,8 +115,9 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
             events.append(order_event(order, "OrderCreated", now))
     _add_jobs(signal, uow, now)
     uow.audit.add_many(events)
+    claimed = frozenset(o.id for o in orders if claim_stored(uow, o, account, deps, now))
     return IngestResult(signal, Outcome.CREATED, orders[0] if orders else None,
-                        orders=tuple(orders))
+                        orders=tuple(orders), account=account, claimed=claimed)
 
 
 def _supersede(holder: Signal, new: Signal, uow: UnitOfWork, now: datetime) -> None:

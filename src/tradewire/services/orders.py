@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from tradewire.domain.accounts import Account
 from tradewire.domain.intents import counts_toward_working, entry_order, leg_signal, linked
 from tradewire.domain.orders import Order, OrderStatus
 from tradewire.domain.signals import LinkKind, Signal
@@ -36,9 +37,12 @@ def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
     return out
 
 
-def send_signal_orders(orders: list[Order], deps: Deps) -> list[Order | None]:
-    """Send each stored order; legs sent together fall together when one is refused."""
-    sent = [submit_after_commit(order, deps) for order in orders]
+def send_signal_orders(orders: list[Order], deps: Deps, account: Account | None = None,
+                       claimed: frozenset[str] = frozenset()) -> list[Order | None]:
+    """Send each stored order (those in `claimed` already hold their lease); legs sent
+    together fall together when one is refused."""
+    sent = [submit_after_commit(order, deps, account, claimed=order.id in claimed)
+            for order in orders]
     together = any(o.link_kind == str(LinkKind.ALL) for o in orders)
     if together and any(o is not None and o.status is OrderStatus.REJECTED for o in sent):
         cancel_orders([o for o in sent if o is not None and o.status is not OrderStatus.REJECTED],

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from tradewire.domain.accounts import Account
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.exits import exit_due_at
 from tradewire.domain.jobs import Job, JobKind
@@ -47,10 +48,14 @@ def reservation(order: Order, deps: Deps) -> str:
     return f"{deps.worker_id}:request:{order.id}"
 
 
-def submit_after_commit(order: Order, deps: Deps) -> Order | None:
-    """Send an order whose signal is already committed. Whatever goes wrong here, the signal
-    stays accepted: the failure is logged and the worker's sweep sends the order later."""
+def submit_after_commit(order: Order, deps: Deps, account: Account | None = None,
+                        *, claimed: bool = False) -> Order | None:
+    """Send an order whose signal is already committed (claimed with it, or not yet).
+    Whatever goes wrong here, the signal stays accepted: the failure is logged and the
+    worker's sweep sends the order later."""
     try:
+        if claimed and account is not None:
+            return send_claimed(order, account, deps)
         return submit_order(order.id, deps, owner=reservation(order, deps))
     except Exception:
         log.exception("sending order %s failed; the worker will retry it", order.id)
@@ -75,9 +80,31 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Orde
         if order.signal_id is not None:
             uow.timings.mark(order.signal_id, submitted_at=now)
         uow.commit()
+    # A lapsed lease means an earlier submitter may have sent it: look before sending.
+    return send_claimed(order, account, deps, look_first=order.status is OrderStatus.SUBMITTING)
+
+
+def claim_stored(uow: UnitOfWork, order: Order, account: Account, deps: Deps,
+                 now: datetime) -> bool:
+    """Inside the transaction that stores `order`: take its submit lease for this request, so
+    no second commit is needed before the broker call. False when it must wait for the open
+    (the ordinary submit path then holds it or lets it expire)."""
+    if _waits_for_open(order, account.market, deps, now):
+        return False
+    if not uow.orders.claim(order.id, reservation(order, deps), now, now + deps.lease):
+        return False
+    uow.audit.add(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
+                              from_status="new"))
+    if order.signal_id is not None:
+        uow.timings.mark(order.signal_id, submitted_at=now)
+    return True
+
+
+def send_claimed(order: Order, account: Account, deps: Deps, *,
+                 look_first: bool = False) -> Order | None:
+    """Send an order whose lease we hold (or find it), and record the broker's answer."""
     broker = deps.brokers.for_account(account)
-    retrying = order.status is OrderStatus.SUBMITTING  # a lapsed lease: we may have sent it
-    report = _find(broker, order) if retrying else None
+    report = _find(broker, order) if look_first else None
     if report is None:
         try:
             report = broker.submit(_request(order))
@@ -87,6 +114,12 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Orde
         return order  # still unknown: the lease lapses and the sweep looks again
     deps.failpoint("broker-accepted")  # the broker has it; we have not recorded it
     return record_reports([(order.client_order_id, report)], deps)[0]
+
+
+def _waits_for_open(order: Order, market: str, deps: Deps, now: datetime) -> bool:
+    if order.order_type is not OrderType.MARKET or order.time_in_force in AUCTIONS:
+        return False
+    return deps.calendar.next_open(market, now) > now
 
 
 def _held(uow: UnitOfWork, order: Order, market: str, deps: Deps, now: datetime) -> bool:
