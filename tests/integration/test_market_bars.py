@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import backtesting.test
 import httpx
 import pytest
 from backtesting.test import GOOG
@@ -14,7 +15,7 @@ from backtesting.test import GOOG
 from tests.support import Caller
 from tradewire.bootstrap import Container
 
-SAMPLES = Path(sys.modules["backtesting.test"].__file__).parent  # type: ignore[arg-type]
+SAMPLES = Path(backtesting.test.__file__).parent
 
 
 def test_json_bars_are_stored_and_a_reupload_replaces_them(client: httpx.Client, alice: Caller,

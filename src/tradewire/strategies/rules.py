@@ -26,7 +26,7 @@ import numpy.typing as npt
 import talib
 
 from tradewire.domain.errors import TradewireError
-from tradewire.strategies.bars import Bars
+from tradewire.strategies.bars import TIMEFRAMES, Bars, resample
 from tradewire.strategies.bars import timeframe as canonical_timeframe
 
 Series = npt.NDArray[np.float64]
@@ -344,9 +344,7 @@ class Rule:
     _state_key: tuple[Any, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        condition = CONDITIONS.get(self.name) if isinstance(self.name, str) else None
-        if condition is None:
-            raise RuleError(f"unknown rule {self.name!r}; known rules: {', '.join(CONDITIONS)}")
+        _condition(self.name)
         kind = self.signal_type.upper() if isinstance(self.signal_type, str) else None
         if kind not in SignalType.__members__:
             raise RuleError(f"{self.name}: signal_type must be TRIGGER or FILTER, not {self.signal_type!r}")
@@ -356,7 +354,7 @@ class Rule:
             tf = canonical_timeframe(self.timeframe)
         except TradewireError as exc:
             raise RuleError(f"{self.name}: {exc.message}") from None
-        params = _params(condition, self.params)
+        params = _params(CONDITIONS[self.name], self.params)
         object.__setattr__(self, "signal_type", SignalType(kind))
         object.__setattr__(self, "timeframe", tf)
         object.__setattr__(self, "params", params)
@@ -408,12 +406,21 @@ def parse_rule(raw: Any) -> Rule:
     if unknown:
         raise RuleError(f"unknown rule field(s) {', '.join(map(str, unknown))}; "
                         f"a rule has {', '.join(sorted(_RULE_KEYS))}")
+    if "name" in raw:
+        _condition(raw["name"])
     missing = [k for k in ("name", "signal_type", "timeframe") if k not in raw]
     if missing:
         label = f"rule {raw['name']!r}" if "name" in raw else "a rule"
         raise RuleError(f"{label} needs {', '.join(missing)}")
     params = raw.get("params")
     return Rule(raw["name"], raw["signal_type"], raw["timeframe"], {} if params is None else params)
+
+
+def _condition(name: Any) -> Condition:
+    condition = CONDITIONS.get(name) if isinstance(name, str) else None
+    if condition is None:
+        raise RuleError(f"unknown rule {name!r}; known rules: {', '.join(CONDITIONS)}")
+    return condition
 
 
 def _params(condition: Condition, raw: Any) -> dict[str, float]:
@@ -429,3 +436,24 @@ def _params(condition: Condition, raw: Any) -> dict[str, float]:
         raise RuleError(f"{condition.name}: window_fast ({params['window_fast']:g}) must be below "
                         f"window_slow ({params['window_slow']:g})")
     return params
+
+
+# ---- the data a rule reads ---------------------------------------------------------------------
+
+
+def bars_for(data: Mapping[str, Bars], timeframe: str, cache: IndicatorCache | None = None) -> Bars:
+    """The bars of `timeframe` in `data` (keys in any accepted spelling), or resampled from the
+    coarsest finer timeframe there (once per cache); StrategyError when neither is given."""
+    if timeframe in data:  # the usual case: canonical keys
+        return data[timeframe]
+    want = canonical_timeframe(timeframe)
+    frames = {canonical_timeframe(k): v for k, v in data.items()}
+    if want in frames:
+        return frames[want]
+    seconds = TIMEFRAMES[want]
+    finer = [k for k in frames if TIMEFRAMES[k] < seconds and seconds % TIMEFRAMES[k] == 0]
+    if not finer:
+        raise StrategyError(f"no {want} bars given, nor bars to build them from", code="NO_MARKET_DATA")
+    source_tf = max(finer, key=TIMEFRAMES.__getitem__)
+    source = frames[source_tf]
+    return cached(cache, source, "resample", (source_tf, want), lambda: resample(source, source_tf, want))

@@ -20,6 +20,7 @@ from tradewire.entrypoints.api.routes import (
     partner_signals,
     read,
     signals,
+    strategies,
 )
 from tradewire.entrypoints.api.shedding import Shed
 
@@ -29,7 +30,7 @@ def create_app(container: Container) -> FastAPI:
                   description="Trading signals in, broker orders out.")
     app.state.container = container
     errors.install(app)
-    for module in (signals, ingest, execution, partner_signals, auth, market, read):
+    for module in (signals, ingest, execution, partner_signals, strategies, auth, market, read):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")

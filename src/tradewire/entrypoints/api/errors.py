@@ -13,7 +13,13 @@ from starlette.responses import Response
 
 from tradewire.adapters.formats import signal_api
 from tradewire.adapters.formats.errors import detail
-from tradewire.domain.errors import InvalidTransition, NotFound, Rejected, ServiceDisabled
+from tradewire.domain.errors import (
+    InvalidTransition,
+    NotFound,
+    Rejected,
+    ServiceDisabled,
+    TradewireError,
+)
 
 log = logging.getLogger("tradewire.api")
 
@@ -72,6 +78,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceDisabled)
     async def _disabled(_: Request, exc: ServiceDisabled) -> Response:
         return JSON(signal_api.error(exc.message, "SERVICE_DISABLED"), 503)
+
+    @app.exception_handler(TradewireError)
+    async def _refused(_: Request, exc: TradewireError) -> Response:
+        return JSON(signal_api.error(exc.message, exc.code), 400)
 
     @app.exception_handler(RequestValidationError)
     async def _query(_: Request, exc: RequestValidationError) -> Response:

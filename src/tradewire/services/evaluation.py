@@ -1,0 +1,139 @@
+"""Use cases of strategy evaluation: stored strategies, inline ones, and bulk runs that share
+market data and indicator series."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tradewire.domain.accounts import Principal
+from tradewire.domain.errors import NotFound, TradewireError
+from tradewire.services.deps import Deps
+from tradewire.services.ports import UnitOfWork
+from tradewire.strategies.bars import Bars
+from tradewire.strategies.evaluator import Strategy, parse_strategy
+from tradewire.strategies.execution import Decision, ExecutionState, decide
+from tradewire.strategies.rules import IndicatorCache
+
+HISTORY = 400  # bars per (asset, timeframe): RSI needs about 300 to match the full history
+DEFAULT_CASH = Decimal(10_000)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    strategy_id: str | None
+    strategy: Strategy | None
+    decision: Decision | None
+    error: str | None = None
+
+
+class MarketData:
+    """Bars per (asset, timeframe), fetched once per request and shared."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._sets: dict[tuple[str, str], Bars] = {}
+
+    @property
+    def fetches(self) -> int:
+        return len(self._sets)
+
+    def for_strategy(self, strategy: Strategy) -> dict[str, Bars]:
+        return {tf: self._get(strategy.asset, tf) for tf in strategy.timeframes}
+
+    def _get(self, asset: str, tf: str) -> Bars:
+        key = (asset, tf)
+        if key not in self._sets:
+            rows = []
+            for symbol in _spellings(asset):
+                rows = self._uow.bars.latest(symbol, tf, HISTORY)
+                if rows:
+                    break
+            self._sets[key] = Bars.of(rows)
+        return self._sets[key]
+
+
+def _spellings(asset: str) -> list[str]:
+    """`BTC-USD` is stored as `BTC/USD` (CCXT's spelling) or as given."""
+    upper = asset.strip().upper()
+    return list(dict.fromkeys([upper, upper.replace("-", "/"), upper.replace("/", "-")]))
+
+
+def evaluate_inline(raw: Any, deps: Deps) -> Evaluated:
+    """A strategy object evaluated once; nothing is written."""
+    strategy = parse_strategy(raw)
+    state = _state(raw.get("execution_state") if isinstance(raw, dict) else None)
+    with deps.uow(write=False) as uow:
+        data = MarketData(uow).for_strategy(strategy)
+    return Evaluated(None, strategy, decide(strategy, state, data, IndicatorCache()))
+
+
+def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
+                    persist: bool) -> tuple[list[Evaluated], int]:
+    """Stored strategies, sharing bars and indicators; with `persist` their new state is saved."""
+    cache = IndicatorCache()
+    out: list[Evaluated] = []
+    with deps.uow(write=False) as uow:
+        market = MarketData(uow)
+        rows = [_visible(uow, i, principal) for i in ids]
+        for row in rows:
+            if isinstance(row, str):
+                out.append(Evaluated(row, None, None, "strategy not found"))
+                continue
+            try:
+                strategy = parse_strategy(row["definition"])
+                decision = decide(strategy, _state(row["execution_state"]),
+                                  market.for_strategy(strategy), cache,
+                                  make_id=lambda: str(uuid.uuid4()))
+                out.append(Evaluated(row["id"], strategy, decision))
+            except TradewireError as exc:
+                out.append(Evaluated(row["id"], None, None, exc.message))
+        fetches = market.fetches
+    if persist:
+        _save(out, deps)
+    return out, fetches
+
+
+def _visible(uow: UnitOfWork, strategy_id: str, principal: Principal) -> dict[str, Any] | str:
+    row = uow.strategies.get(strategy_id)
+    if row is None or not (principal.is_admin or row["user_id"] == principal.user_id):
+        return strategy_id
+    return dict(row)
+
+
+def _state(raw: Any) -> ExecutionState:
+    return ExecutionState.from_dict(raw) if raw else ExecutionState.starting(DEFAULT_CASH)
+
+
+def _save(results: list[Evaluated], deps: Deps) -> None:
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        for r in results:
+            if r.decision is not None and r.strategy_id is not None:
+                uow.strategies.update(r.strategy_id, now,
+                                      execution_state=r.decision.state.to_dict(),
+                                      last_bar_ts=int(r.decision.evaluated_at.timestamp()))
+        uow.commit()
+
+
+def require(strategy_id: str, principal: Principal, deps: Deps) -> dict[str, Any]:
+    with deps.uow(write=False) as uow:
+        row = _visible(uow, strategy_id, principal)
+    if isinstance(row, str):
+        raise NotFound(f"strategy {strategy_id} not found", code="STRATEGY_NOT_FOUND")
+    return row
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def iso(value: datetime) -> str:
+    return value.replace(tzinfo=None).isoformat()

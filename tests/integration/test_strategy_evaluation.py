@@ -1,0 +1,129 @@
+"""The execution API of seed 003 on the sample data: inline, stored, bulk, persist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import backtesting.test
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.support import Caller
+from tradewire.bootstrap import Container
+
+SAMPLES = Path(backtesting.test.__file__).parent
+
+SEED_STRATEGY = {
+    "name": "btc_rsi_test", "asset": "BTC",
+    "rules": {"name": "btc_rsi_test", "asset": "BTC", "exit": [], "entry": [
+        {"name": "rsi_oversold", "signal_type": "TRIGGER", "timeframe": "1h",
+         "params": {"window": 14, "threshold": 30}},
+        {"name": "macd_bullish_cross", "signal_type": "FILTER", "timeframe": "1h",
+         "params": {"window_fast": 12, "window_slow": 26, "window_sign": 9}}]},
+    "execution_config": {"max_risk_per_trade": 0.01, "reward_factor": 2,
+                         "stop_loss_calculation": "dynamic_atr", "atr_period": 14,
+                         "atr_volatility_factor": 2.0},
+    "execution_state": {"cash_balance": 10000.0, "account_value": 10000.0, "total_trades": 0,
+                        "num_open_positions": 0},
+}
+
+
+def named(name: str) -> dict[str, Any]:
+    return {**SEED_STRATEGY, "name": name, "rules": {**SEED_STRATEGY["rules"], "name": name}}
+
+
+@pytest.fixture
+def loaded(client: httpx.Client, alice: Caller) -> None:
+    for name, symbol, tf in (("EURUSD.csv", "BTC", "1h"), ("GOOG.csv", "GOOG", "1d")):
+        r = client.post("/api/v1/market/bars", params={"symbol": symbol, "timeframe": tf},
+                        content=(SAMPLES / name).read_bytes(),
+                        headers={**alice.headers, "Content-Type": "text/csv"})
+        assert r.status_code == 200, r.text
+
+
+def rows(container: Container) -> dict[str, Any]:
+    with container.db.engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("strategy", "signal", "trade_order", "audit_event")}
+
+
+def test_the_seeds_inline_example_evaluates_and_writes_nothing(
+        client: httpx.Client, alice: Caller, loaded: None, container: Container) -> None:
+    before = rows(container)
+    r = client.post("/api/v1/execution/evaluate", json={"strategy": SEED_STRATEGY,
+                                                       "persist": False},
+                    headers=alice.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True and body["strategy_name"] == "btc_rsi_test"
+    assert body["asset"] == "BTC" and body["current_price"] > 0
+    assert set(body["execution_state"]) == {"cash_balance", "account_value", "total_trades",
+                                            "num_open_positions"}
+    assert isinstance(body["new_orders"], list) and "execution_time_seconds" in body
+    assert rows(container) == before
+
+
+def test_stored_strategies_evaluate_alone_and_in_bulk_sharing_data(
+        client: httpx.Client, alice: Caller, loaded: None, container: Container) -> None:
+    made = [client.post("/api/v1/strategies", json=named(f"s{i}"), headers=alice.headers)
+            for i in range(3)]
+    assert all(m.status_code == 201 for m in made), made[0].text
+    ids = [m.json()["strategy"]["id"] for m in made]
+    goog = {**SEED_STRATEGY, "name": "goog", "asset": "GOOG",
+            "rules": {"entry": [{"name": "sma_cross_up", "signal_type": "TRIGGER",
+                                 "timeframe": "1d",
+                                 "params": {"window_fast": 10, "window_slow": 30}}],
+                      "exit": []}}
+    goog_id = client.post("/api/v1/strategies", json=goog, headers=alice.headers
+                          ).json()["strategy"]["id"]
+    one = client.post(f"/api/v1/execution/evaluate/{ids[0]}", json={"persist": False},
+                      headers=alice.headers)
+    assert one.status_code == 200 and one.json()["strategy_id"] == ids[0], one.text
+    bulk = client.post("/api/v1/execution/evaluate/bulk",
+                       json={"strategy_ids": [*ids, goog_id], "persist": False},
+                       headers=alice.headers)
+    assert bulk.status_code == 200, bulk.text
+    assert bulk.json()["data_fetches"] == 2  # (BTC, 1h) once for three strategies, (GOOG, 1d)
+    assert [r["strategy_id"] for r in bulk.json()["results"]] == [*ids, goog_id]
+
+
+def test_persist_saves_the_execution_state(client: httpx.Client, alice: Caller, loaded: None,
+                                           container: Container) -> None:
+    sid = client.post("/api/v1/strategies", json=SEED_STRATEGY, headers=alice.headers
+                      ).json()["strategy"]["id"]
+    before = rows(container)
+    client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": False},
+                headers=alice.headers)
+    assert rows(container) == before
+    r = client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": True},
+                    headers=alice.headers)
+    assert r.status_code == 200
+    stored = client.get(f"/api/v1/strategies/{sid}", headers=alice.headers).json()["strategy"]
+    assert stored["execution_state"]["cash_balance"] == r.json()["execution_state"]["cash_balance"]
+
+
+def test_another_users_strategy_is_not_found(client: httpx.Client, alice: Caller, bob: Caller,
+                                             loaded: None) -> None:
+    sid = client.post("/api/v1/strategies", json=SEED_STRATEGY, headers=alice.headers
+                      ).json()["strategy"]["id"]
+    assert client.get(f"/api/v1/strategies/{sid}", headers=bob.headers).status_code == 404
+    r = client.post(f"/api/v1/execution/evaluate/{sid}", json={}, headers=bob.headers)
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("change", [
+    {"rules": {"entry": [{"name": "moon_phase", "signal_type": "TRIGGER", "timeframe": "1h",
+                          "params": {}}], "exit": []}},
+    {"rules": {"entry": [{"name": "rsi_oversold", "signal_type": "TRIGGER", "timeframe": "7h",
+                          "params": {"window": 14}}], "exit": []}},
+    {"rules": {"entry": [{"name": "rsi_oversold", "signal_type": "TRIGGER", "timeframe": "1h",
+                          "params": {"window": -3}}], "exit": []}},
+    {"execution_config": {"max_risk_per_trade": 5}},
+])
+def test_bad_strategies_are_refused_with_a_400(client: httpx.Client, alice: Caller,
+                                               change: dict[str, Any]) -> None:
+    r = client.post("/api/v1/strategies", json={**SEED_STRATEGY, **change}, headers=alice.headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["success"] is False and r.json()["error"]
