@@ -16,16 +16,16 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import engine, ingest, latency, report
+from bench import engine, ingest, latency, report, strategies
 from bench.machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-BENCHMARKS = ("ingest", "latency", "engine")
+BENCHMARKS = ("ingest", "latency", "engine", "strategies")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", metavar="{ingest,latency,engine}",
+    parser.add_argument("which", nargs="*", metavar="{ingest,latency,engine,strategies}",
                         help="which benchmarks to run (default: all)")
     which = parser.parse_args(argv).which or list(BENCHMARKS)
     unknown = sorted(set(which) - set(BENCHMARKS))
@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         doc["latency"] = _latency(console)
     if "engine" in which:
         doc["engine"] = engine.run(console.print)
-    for key in ("latency", "engine"):
+    if "strategies" in which:
+        doc["strategies"] = strategies.run(console.print)
+    for key in ("latency", "engine", "strategies"):
         if doc.get(key) is None:
             doc.pop(key, None)
     report.write(doc, RESULTS)

@@ -127,3 +127,21 @@ def test_bad_strategies_are_refused_with_a_400(client: httpx.Client, alice: Call
     r = client.post("/api/v1/strategies", json={**SEED_STRATEGY, **change}, headers=alice.headers)
     assert r.status_code == 400, r.text
     assert r.json()["success"] is False and r.json()["error"]
+
+
+def test_a_stored_strategy_acts_once_per_bar(client: httpx.Client, alice: Caller,
+                                             loaded: None) -> None:
+    always = {**SEED_STRATEGY, "name": "always", "asset": "GOOG", "rules": {
+        "name": "always", "asset": "GOOG", "exit": [],
+        "entry": [{"name": "price_above_sma", "signal_type": "FILTER", "timeframe": "1d",
+                   "params": {"window": 5}}]}}
+    sid = client.post("/api/v1/strategies", json=always, headers=alice.headers
+                      ).json()["strategy"]["id"]
+    first = client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": True},
+                        headers=alice.headers).json()
+    again = client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": True},
+                        headers=alice.headers).json()
+    # GOOG's last close (806.19) is above its 5-day average: the first evaluation enters.
+    assert [o["side"] for o in first["new_orders"]][:1] == ["enter_long"], first
+    assert again["new_orders"] == []
+    assert again["execution_state"] == first["execution_state"]

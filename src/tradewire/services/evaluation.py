@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -87,9 +87,13 @@ def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
                 continue
             try:
                 strategy = parse_strategy(row["definition"])
-                decision = decide(strategy, _state(row["execution_state"]),
-                                  market.for_strategy(strategy), cache,
+                state = _state(row["execution_state"])
+                decision = decide(strategy, state, market.for_strategy(strategy), cache,
                                   make_id=lambda: str(uuid.uuid4()))
+                if persist and row["last_bar_ts"] == int(decision.evaluated_at.timestamp()):
+                    # Once per bar: a second evaluation of the same bar changes nothing.
+                    decision = replace(decision, new_orders=[], state=state,
+                                       notes=["already evaluated on this bar"])
                 out.append(Evaluated(row["id"], strategy, decision))
             except TradewireError as exc:
                 out.append(Evaluated(row["id"], None, None, exc.message))
