@@ -20,7 +20,7 @@ from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
 from tradewire.domain.channels import AllocationType
 from tradewire.domain.errors import TradewireError
-from tradewire.services import accounts, capabilities, channels
+from tradewire.services import accounts, backtests, capabilities, channels
 from tradewire.services.market_data import import_bars
 
 app = typer.Typer(help="tradewire: trading signals in, broker orders out.", no_args_is_help=True)
@@ -258,6 +258,29 @@ def bars_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
     except TradewireError as exc:
         _fail(exc, as_json)
     _emit({"symbol": symbol.upper(), "timeframe": timeframe, "imported": count}, as_json)
+
+
+@app.command()
+def backtest(strategy_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+             data: Annotated[Path, typer.Option(exists=True, dir_okay=False)],
+             timeframe: str | None = None, fee_bps: float = 0.0, slippage_bps: float = 0.0,
+             cash: float = 10_000.0, as_json: JsonOpt = False) -> None:
+    """Backtest STRATEGY.json over the bars of a CSV file, with the live rules."""
+    c = _container()
+    try:
+        rows = bars_format.parse_csv(data.read_text(encoding="utf-8"))
+        raw = json.loads(strategy_file.read_text())
+        _, result = backtests.run(raw, c.deps, bars=rows,
+                                  timeframe=timeframe, fee_bps=fee_bps,
+                                  slippage_bps=slippage_bps, cash=cash)
+    except BadRequest as exc:
+        typer.echo(json.dumps({"error": "invalid bars", "details": exc.details}))
+        raise typer.Exit(1) from None
+    except json.JSONDecodeError as exc:
+        _fail(TradewireError(f"{strategy_file} is not JSON: {exc}", code="BAD_STRATEGY"), as_json)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({**result.stats.to_dict(), "trades": len(result.trades)}, as_json)
 
 
 @db_app.command("upgrade")

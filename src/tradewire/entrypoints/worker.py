@@ -7,11 +7,13 @@ import threading
 import time
 
 from tradewire.bootstrap import Container
+from tradewire.services.evaluation import auto_evaluate
 from tradewire.services.scheduler import run_due_jobs
 from tradewire.services.submit import apply_clock, reconcile_open_orders, submit_claimable
 
 log = logging.getLogger("tradewire.worker")
 RECONCILE_EVERY_S = 5.0
+STRATEGIES_EVERY_S = 15.0  # enabled strategies look for a newly closed bar this often
 
 
 class Worker:
@@ -20,6 +22,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_reconcile = 0.0
+        self._last_strategies = 0.0
 
     def run_once(self) -> int:
         """One pass over every kind of work; returns how much it did."""
@@ -27,6 +30,9 @@ class Worker:
         if time.monotonic() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._last_reconcile = time.monotonic()
             done += reconcile_open_orders(self.c.deps)
+        if time.monotonic() - self._last_strategies >= STRATEGIES_EVERY_S:
+            self._last_strategies = time.monotonic()
+            done += auto_evaluate(self.c.deps)
         return done
 
     def run_forever(self) -> None:

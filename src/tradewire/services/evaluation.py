@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tradewire.domain.accounts import Principal
+from tradewire.domain.accounts import ALL_SCOPES, Principal
 from tradewire.domain.errors import NotFound, TradewireError
 from tradewire.services.deps import Deps
 from tradewire.services.ports import UnitOfWork
@@ -50,7 +50,7 @@ class MarketData:
         key = (asset, tf)
         if key not in self._sets:
             rows = []
-            for symbol in _spellings(asset):
+            for symbol in spellings(asset):
                 rows = self._uow.bars.latest(symbol, tf, HISTORY)
                 if rows:
                     break
@@ -58,7 +58,7 @@ class MarketData:
         return self._sets[key]
 
 
-def _spellings(asset: str) -> list[str]:
+def spellings(asset: str) -> list[str]:
     """`BTC-USD` is stored as `BTC/USD` (CCXT's spelling) or as given."""
     upper = asset.strip().upper()
     return list(dict.fromkeys([upper, upper.replace("-", "/"), upper.replace("/", "-")]))
@@ -141,3 +141,15 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
 
 def iso(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat()
+
+
+def auto_evaluate(deps: Deps) -> int:
+    """Evaluate every enabled strategy on its latest closed bar (once per bar: a strategy
+    already evaluated on that bar is left as it is). Returns how many orders they made."""
+    with deps.uow(write=False) as uow:
+        ids = [row["id"] for row in uow.strategies.enabled()]
+    if not ids:
+        return 0
+    scheduler = Principal(user_id="scheduler", is_admin=True, scopes=ALL_SCOPES, via="worker")
+    results, _ = evaluate_stored(ids, scheduler, deps, persist=True)
+    return sum(len(r.decision.new_orders) for r in results if r.decision is not None)

@@ -16,7 +16,7 @@ from tradewire.entrypoints.api import views
 from tradewire.entrypoints.api.deps import authenticate, container, decode_json
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.entrypoints.api.views import PageQuery
-from tradewire.services import evaluation, strategy_store
+from tradewire.services import backtests, evaluation, strategy_store
 from tradewire.services.evaluation import Evaluated
 
 router = APIRouter(tags=["strategies"])
@@ -169,5 +169,29 @@ async def evaluate_inline(request: Request) -> Response:
         result, elapsed = evaluation.timed(evaluation.evaluate_inline, data.get("strategy"),
                                            c.deps)
         return JSON(_result(result, elapsed), 200)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/v1/backtests", summary="Backtest a strategy on stored bars")
+async def create_backtest(request: Request) -> Response:
+    body = await request.body()
+    c = container(request)
+
+    def run() -> Response:
+        authenticate(c, request.headers, Scope.SIGNALS_READ)
+        data = _object(body)
+        costs = {}
+        for key in ("fee_bps", "slippage_bps", "cash"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise BadRequest([{"code": "invalid_type", "path": [key],
+                                       "message": f"{key} must be a number"}])
+                costs[key] = float(value)
+        strategy, result = backtests.run(data.get("strategy"), c.deps,
+                                         timeframe=data.get("timeframe"), **costs)
+        return JSON({"success": True, "strategy_name": strategy.name, "asset": strategy.asset,
+                     **backtests.summary(result)}, 200)
 
     return await run_in_threadpool(run)
