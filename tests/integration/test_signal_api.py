@@ -289,3 +289,26 @@ def test_a_second_close_counts_the_first_close_still_working(client: httpx.Clien
     assert again.json()["details"][0]["code"] == "NO_POSITION"
     set_price(client, alice, "AAPL", 260)
     assert client.get("/api/v1/positions", headers=alice.headers).json()["positions"] == []
+
+
+def test_take_profit_and_stop_loss_on_a_signal_become_its_exit_plan(client: httpx.Client,
+                                                                    alice: Caller) -> None:
+    set_price(client, alice, "AAPL", 190)
+    body = signal(alice, quantity=10, takeProfit={"limitPrice": 200},
+                  stopLoss={"type": "stop", "amount": 10})
+    assert client.post("/api/v1/signals", json=body, headers=alice.headers).status_code == 201
+    set_price(client, alice, "AAPL", 181)  # the stop is 180
+    assert client.get("/api/v1/positions", headers=alice.headers).json()["positions"] != []
+    set_price(client, alice, "AAPL", 201)  # the target
+    assert client.get("/api/v1/positions", headers=alice.headers).json()["positions"] == []
+
+
+def test_protection_is_refused_on_a_closing_signal_and_when_malformed(client: httpx.Client,
+                                                                      alice: Caller) -> None:
+    r = client.post("/api/v1/signals", json=signal(alice, action="closeLong",
+                                                    stopLoss={"stopPrice": 1}),
+                    headers=alice.headers)
+    assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR"
+    r = client.post("/api/v1/signals", json=signal(alice, takeProfit={"percent": -1}),
+                    headers=alice.headers)
+    assert r.status_code == 400 and r.json()["details"][0]["path"][0] == "takeProfit"

@@ -139,13 +139,18 @@ def is_stale(sent_at: datetime | None, now: datetime, max_lag_s: int | None) -> 
 
 
 def exit_plan(alert: Alert, side: Side, reference: Decimal | None) -> ExitPlan | None:
-    """The exit plan an alert's `takeProfit` / `stopLoss` ask for, or None without them.
+    """The exit plan an alert's `takeProfit` / `stopLoss` ask for, or None without them."""
+    return protective_plan(alert.take_profit, alert.stop_loss, side, reference)
 
-    Percent and amount levels are measured from `reference` (the alert's limit or signal
+
+def protective_plan(tp: dict[str, Any] | None, sl: dict[str, Any] | None, side: Side,
+                    reference: Decimal | None) -> ExitPlan | None:
+    """The plan of `takeProfit` / `stopLoss` objects (the TradersPost shape, on any front door).
+
+    Percent and amount levels are measured from `reference` (the order's limit or signal
     price, else the last price); without one only absolute levels can be used. A stop_limit
     stop is run as a stop (the engine emulates it with a market order).
     """
-    tp, sl = alert.take_profit, alert.stop_loss
     if tp is None and sl is None:
         return None
     sign = side.sign

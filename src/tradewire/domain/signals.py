@@ -117,6 +117,8 @@ class Signal:
     legs: tuple[Leg, ...] = ()
     link: LinkKind | None = None
     parent_id: str | None = None  # the partner signal this one fans out from
+    protection: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
+    # takeProfit / stopLoss as sent; they become the position's exit plan (not stored here)
 
     def initial_status(self) -> SignalStatus:
         """The status a freshly accepted signal takes from its execute mode."""

@@ -9,12 +9,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 from tradewire.domain.accounts import Account, Principal
+from tradewire.domain.alerts import protective_plan
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.errors import NotFound, Rejected
 from tradewire.domain.jobs import Job, JobKind
 from tradewire.domain.orders import Order, OrderStatus
 from tradewire.domain.signals import Signal, SignalStatus
-from tradewire.domain.values import ExecuteMode, QuantityType, new_id
+from tradewire.domain.values import Action, ExecuteMode, QuantityType, Side, new_id
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.orders import orders_for, send_signal_orders
@@ -114,6 +115,7 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
                            reserved_until=now + RESERVATION)
             events.append(order_event(order, "OrderCreated", now))
     _add_jobs(signal, uow, now)
+    _add_protection(signal, uow, now)
     uow.audit.add_many(events)
     claimed = frozenset(o.id for o in orders if claim_stored(uow, o, account, deps, now))
     return IngestResult(signal, Outcome.CREATED, orders[0] if orders else None,
@@ -146,6 +148,18 @@ def _reject_stored(signal: Signal, refused: Rejected, uow: UnitOfWork, now: date
     uow.audit.add_many(events)
     rejected = replace(signal, status=SignalStatus.REJECTED, status_reason=refused.message)
     return IngestResult(rejected, Outcome.REJECTED, reason_code=refused.code)
+
+
+def _add_protection(signal: Signal, uow: UnitOfWork, now: datetime) -> None:
+    """takeProfit / stopLoss on an opening signal become its exit plan, armed by the fill."""
+    tp, sl = signal.protection
+    if (tp is None and sl is None) or signal.action.is_exit:
+        return
+    side = Side.BUY if signal.action is Action.OPEN_LONG else Side.SELL
+    reference = signal.limit_price or signal.stop_price or uow.market.last_price(signal.symbol)
+    plan = protective_plan(tp, sl, side, reference)
+    if plan is not None:
+        uow.exit_plans.add(signal.id, signal.account_id, signal.symbol, plan, now)
 
 
 def _add_jobs(signal: Signal, uow: UnitOfWork, now: datetime) -> None:

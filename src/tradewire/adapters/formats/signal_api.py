@@ -19,6 +19,7 @@ from tradewire.adapters.formats.fields import (
     Quantity,
     price_problems,
 )
+from tradewire.adapters.formats.protection import stop_loss_problems, take_profit_problems
 from tradewire.domain.orders import Order
 from tradewire.domain.signals import ExitRule, ExitTrigger, Signal, SignalStatus
 from tradewire.domain.values import (
@@ -71,6 +72,9 @@ class SignalRequest(BaseModel):
     exitTriggerValue: int | None = Field(default=None, gt=0, le=525_600)
     exitOrderType: Literal["market", "limit"] | None = None
     exitLimitPrice: Price | None = None
+    # tradewire's addition (the TradersPost shape): the exit plan of the position it opens
+    takeProfit: dict[str, Any] | None = None
+    stopLoss: dict[str, Any] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -135,6 +139,12 @@ def _cross_field_problems(r: SignalRequest, now: datetime) -> list[dict[str, Any
                                  and r.timeInForce is V1TimeInForce.DAY),
          "extendedHours requires a limit order with timeInForce day", "extendedHours")
     _exit_problems(r, need)
+    if r.takeProfit is not None:
+        p += take_profit_problems(r.takeProfit)
+    if r.stopLoss is not None:
+        p += stop_loss_problems(r.stopLoss)
+    need((r.takeProfit is None and r.stopLoss is None) or not r.action.is_exit,
+         "takeProfit and stopLoss apply to openLong and openShort signals", "takeProfit")
     if r.validUntil is not None and r.timezone is not None:
         valid_until = to_utc(r.validUntil, r.timezone)
         need(valid_until > now, "validUntil is in the past", "validUntil")
@@ -182,6 +192,7 @@ def _to_signal(r: SignalRequest, now: datetime, route: str) -> Signal:
         valid_until=to_utc(r.validUntil, zone) if r.validUntil else None,
         strategy_id=str(r.strategyId) if r.strategyId else None, source_id=r.sourceId,
         replace_existing=r.replaceExisting, metadata=r.metadata or {}, exit_rule=timed,
+        protection=(r.takeProfit, r.stopLoss),
         route=route,
     )
 
