@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,9 +18,8 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from tests.support import Caller, Server, database_url, login, make_caller, make_container
+from tests.support import HOOKS, Caller, Server, database_url, login, make_caller, make_container, row_counts
 from tradewire.adapters.clock import ManualClock
 from tradewire.adapters.security import SecretBox
 from tradewire.bootstrap import Container
@@ -68,22 +66,8 @@ def client(world: World) -> Iterator[httpx.Client]:
         yield c
 
 
-def settle_after_5xx(response: httpx.Response) -> None:
-    """After a 5xx, uvicorn logs the traceback in its own thread once the answer is out. On
-    Python 3.11 that logging parses source with `ast` too, and racing pytest's own failure
-    report it can crash pytest (SystemError: AST constructor recursion depth mismatch)."""
-    if response.status_code >= 500:
-        time.sleep(0.25)
-
-
-HOOKS: dict[str, list[Any]] = {"response": [settle_after_5xx]}
-
-
 def counts(c: Container) -> dict[str, int]:
-    """Rows per table, read in one round trip."""
-    query = "SELECT " + ", ".join(f'(SELECT COUNT(*) FROM "{t}")' for t in TABLES)
-    with c.db.engine.connect().execution_options(tw_write=False) as conn:
-        return dict(zip(TABLES, conn.execute(text(query)).one(), strict=True))
+    return row_counts(c, TABLES)
 
 
 def signal(caller: Caller, **fields: Any) -> dict[str, Any]:
