@@ -73,6 +73,8 @@ def test_init_prints_the_credentials_once_writes_them_0600_and_is_idempotent(
         assert isinstance(first[key], str) and first[key], (key, first)
     assert first["admin_username"] == "admin"
     uuid.UUID(first["account_id"])
+    # The first start loads the sample bars the backtesting package ships, for the demo.
+    assert first["sample_bars"] == {"GOOG": 2148, "EUR/USD": 5000}
 
     path = tw.cli.data_dir / "initial-credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import backtesting.test as backtesting_samples
 import typer
 from rich.console import Console
 
@@ -71,6 +72,7 @@ def _init(c: Container) -> dict[str, Any]:
     data = {"created": True, "account_id": result.account_id, "api_key": result.api_key,
             "access_token": result.access_token, "admin_username": result.admin_username,
             "admin_password": result.admin_password}
+    data["sample_bars"] = _load_samples(c)
     path = c.settings.data_dir / "initial-credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -288,6 +290,20 @@ def db_upgrade() -> None:
     """Apply every migration."""
     _container()
     typer.echo("database is at the latest revision")
+
+
+# BTCUSD.csv is monthly, a timeframe tradewire does not keep: it is left out.
+SAMPLES = (("GOOG.csv", "GOOG", "1d"), ("EURUSD.csv", "EUR/USD", "1h"))
+
+
+def _load_samples(c: Container) -> dict[str, int]:
+    """The `backtesting` package's sample bars, so a first start has data to evaluate."""
+    folder = Path(backtesting_samples.__file__).parent
+    loaded = {}
+    for name, symbol, tf in SAMPLES:
+        rows = bars_format.parse_csv((folder / name).read_text(encoding="utf-8"))
+        loaded[symbol] = import_bars(symbol, tf, rows, c.deps)
+    return loaded
 
 
 def _user(c: Container, username: str) -> str:
