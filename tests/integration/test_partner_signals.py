@@ -256,3 +256,19 @@ def test_break_even_moves_the_stop_to_the_entry_after_the_first_target(
     tick(client, alice, "110")  # target 1
     tick(client, alice, "99.5")  # under the entry (100): the moved stop closes the rest
     assert position(client, alice) is None
+
+
+def test_v2_splits_the_entry_across_the_range_and_the_plan_manages_every_part(
+        client: httpx.Client, channel: dict[str, str], alice: Caller) -> None:
+    tick(client, alice, "105")
+    body = {"coin": "BTC", "trade_market": "USDT", "entry_price_min": "95",
+            "entry_price_max": "100", "entry_price_mid": "97.5", "exit_price_1": "110",
+            "stop_loss": "90", "invest": "60", "entry_allocation": [50, 25, 25]}
+    r = client.post("/v2/signal", json=body, headers=channel)
+    assert r.status_code == 200, r.text
+    tick(client, alice, "99")  # the top slice only: 25% of 600 at 100
+    assert position(client, alice)["qty"] == "1.500000"
+    tick(client, alice, "94")  # the rest: 300 at 95 (3.157894) and 150 at 97.5 (1.538461)
+    assert position(client, alice)["qty"] == "6.196355"
+    tick(client, alice, "111")  # the single target closes everything the legs bought
+    assert position(client, alice) is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +15,7 @@ from tradewire.domain.audit import AuditEvent
 from tradewire.domain.channels import AllocationType, Channel, Subscription, child_quantity
 from tradewire.domain.errors import NotFound, TradewireError
 from tradewire.domain.exit_plan import ExitPlan
-from tradewire.domain.signals import Signal, SignalStatus
+from tradewire.domain.signals import Leg, LinkKind, Signal, SignalStatus
 from tradewire.domain.values import Action, ExecuteMode, OrderType, TimeInForce, new_id
 from tradewire.services.deps import Deps
 from tradewire.services.ingest import ingest_signal
@@ -148,21 +148,29 @@ def _store_plan(plan: ExitPlan) -> Callable[[UnitOfWork, Signal, datetime], None
     return store
 
 
-def entry_child(*, parent_id: str, symbol: str, side: str, price: Decimal, invest: Decimal,
-                leverage: int, ttl_ms: int | None, now: datetime, route: str) -> ChildMaker:
-    """How a partner signal becomes one subscriber's entry: a limit order at the range edge."""
+def entry_child(*, parent_id: str, symbol: str, side: str,
+                entries: Sequence[tuple[Decimal, Decimal]], invest: Decimal, leverage: int,
+                ttl_ms: int | None, now: datetime, route: str) -> ChildMaker:
+    """How a partner signal becomes one subscriber's entry: a limit order per entry price,
+    each with its share (percent) of the investment; several are sent together as legs."""
 
     def make(sub: Subscription, equity: Decimal | None) -> Signal:
-        qty = child_quantity(sub, invest_percent=invest, entry_price=price, equity=equity,
-                             leverage=leverage)
+        action = Action.OPEN_LONG if side == "long" else Action.OPEN_SHORT
         expires = now + timedelta(milliseconds=ttl_ms) if ttl_ms else None
+        tif = TimeInForce.GTD if expires else TimeInForce.GTC
+        sized = [(price, child_quantity(sub, invest_percent=invest * share / 100,
+                                        entry_price=price, equity=equity, leverage=leverage))
+                 for price, share in entries]
+        (price, qty), rest = sized[0], sized[1:]
         return Signal(
-            id=new_id(), account_id=sub.account_id, symbol=symbol,
-            action=Action.OPEN_LONG if side == "long" else Action.OPEN_SHORT, quantity=qty,
+            id=new_id(), account_id=sub.account_id, symbol=symbol, action=action, quantity=qty,
             execute_mode=ExecuteMode.IMMEDIATE, created_at=now, order_type=OrderType.LIMIT,
-            limit_price=price, time_in_force=TimeInForce.GTD if expires else TimeInForce.GTC,
-            valid_until=expires, source_id=f"partner:{parent_id}", parent_id=parent_id,
-            route=route, metadata={"partner_signal_id": parent_id},
+            limit_price=price, time_in_force=tif, valid_until=expires,
+            source_id=f"partner:{parent_id}", parent_id=parent_id, route=route,
+            metadata={"partner_signal_id": parent_id},
+            legs=tuple(Leg(symbol=symbol, action=action, quantity=q, order_type=OrderType.LIMIT,
+                           limit_price=p, time_in_force=tif) for p, q in rest),
+            link=LinkKind.ALL if rest else None,
         )
 
     return make

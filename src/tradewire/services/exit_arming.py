@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tradewire.domain.exit_plan import arm, levels, on_fill_of_add
-from tradewire.domain.orders import Order, OrderStatus, client_order_id
+from tradewire.domain.orders import Order, OrderStatus
 from tradewire.domain.values import OrderPurpose
 from tradewire.services.ports import UnitOfWork
 
@@ -22,12 +22,12 @@ def on_order_filled(uow: UnitOfWork, signal_id: str, before: Order, order: Order
     if stored is None or not stored.active or order.purpose is not OrderPurpose.ENTRY:
         return None
     assert order.avg_fill_price is not None
-    if stored.state is None and order.client_order_id == client_order_id(signal_id, "entry"):
+    # The first entry fill arms the plan (a split entry's legs fill in any order); every later
+    # one (another leg, a rebuy, a DCA level) adds to what the plan manages.
+    if stored.state is None:
         state = arm(stored.plan, order.filled_qty, order.avg_fill_price)
-    elif stored.state is not None and order.client_order_id != client_order_id(signal_id, "entry"):
-        state = on_fill_of_add(stored.state, order.filled_qty, order.avg_fill_price)
     else:
-        return None
+        state = on_fill_of_add(stored.state, order.filled_qty, order.avg_fill_price)
     if not uow.exit_plans.save(stored, state=state, at=now):
         raise RuntimeError(f"exit plan of {signal_id} moved under us; the fill is applied again")
     return (signal_id, stored.symbol, *levels(stored.plan, state))

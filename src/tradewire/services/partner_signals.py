@@ -54,13 +54,25 @@ def create(spec: Any, channel: Channel, deps: Deps) -> Created:
             "margin_type": spec.margin_type, "status": "active", "body": spec.body,
             "created_at": now, "updated_at": now})
         uow.commit()
-    long = spec.side == "long"
-    price = spec.entry_mid or (spec.entry_max if long else spec.entry_min)
-    make = entry_child(parent_id=parent_id, symbol=spec.symbol, side=spec.side, price=price,
-                       invest=spec.invest, leverage=spec.leverage, ttl_ms=spec.ttl_ms, now=now,
+    make = entry_child(parent_id=parent_id, symbol=spec.symbol, side=spec.side,
+                       entries=entry_prices(spec), invest=spec.invest, leverage=spec.leverage,
+                       ttl_ms=spec.ttl_ms, now=now,
                        route=f"partner.{spec.version}.signal")
     results = fan_out(channel, parent_id, make, deps, needs_equity=False, plan=plan)
     return Created(parent_id, None, tuple(results))
+
+
+def entry_prices(spec: Any) -> list[tuple[Decimal, Decimal]]:
+    """(price, share in percent) of each entry order: V2's entry_allocation splits it across
+    the range's minimum, mid and maximum; otherwise one order at the edge (or the mid)."""
+    hundred = Decimal(100)
+    if spec.entry_allocation:
+        prices = {1: [spec.entry_max if spec.side == "long" else spec.entry_min],
+                  2: [spec.entry_min, spec.entry_max],
+                  3: [spec.entry_min, spec.entry_mid, spec.entry_max]}[len(spec.entry_allocation)]
+        return [(p, s) for p, s in zip(prices, spec.entry_allocation, strict=True) if s > 0]
+    edge = spec.entry_max if spec.side == "long" else spec.entry_min
+    return [(spec.entry_mid or edge, hundred)]
 
 
 def _capital_at_risk(spec: Any, channel: Channel, deps: Deps) -> str | None:
