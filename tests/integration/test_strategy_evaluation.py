@@ -198,3 +198,28 @@ def test_an_enabled_strategy_is_evaluated_by_the_worker_once_per_bar(
     again = client.get(f"/api/v1/strategies/{sid}", headers=alice.headers
                        ).json()["strategy"]["execution_state"]
     assert again == state
+
+
+def test_a_strategy_linked_to_an_account_sends_its_orders_to_the_broker(
+        client: httpx.Client, alice: Caller, loaded: None) -> None:
+    client.post("/api/v1/market/prices", json={"symbol": "GOOG", "price": 806.19},
+                headers=alice.headers)
+    linked = {**GOOG_CROSS, "account_id": alice.account_id, "rules": {
+        **GOOG_CROSS["rules"], "entry": [{"name": "price_above_sma", "signal_type": "FILTER",
+                                          "timeframe": "1d", "params": {"window": 5}}]}}
+    sid = client.post("/api/v1/strategies", json=linked, headers=alice.headers
+                      ).json()["strategy"]["id"]
+    r = client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": True},
+                    headers=alice.headers)
+    entry = next(o for o in r.json()["new_orders"] if o["side"] == "enter_long")
+    orders = client.get("/api/v1/orders", headers=alice.headers).json()["orders"]
+    assert [(o["symbol"], o["side"], o["status"]) for o in orders] == [("GOOG", "buy", "filled")]
+    assert float(orders[0]["qty"]) == pytest.approx(entry["position_size"])
+    # Evaluating the same bar again sends nothing more.
+    client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": True},
+                headers=alice.headers)
+    assert len(client.get("/api/v1/orders", headers=alice.headers).json()["orders"]) == 1
+    # A dry run never reaches the account.
+    client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": False},
+                headers=alice.headers)
+    assert len(client.get("/api/v1/orders", headers=alice.headers).json()["orders"]) == 1

@@ -3,6 +3,7 @@ market data and indicator series."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -11,15 +12,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tradewire.domain.accounts import ALL_SCOPES, Principal
+from tradewire.domain.accounts import ALL_SCOPES, Principal, Scope
 from tradewire.domain.errors import NotFound, TradewireError
+from tradewire.domain.signals import Signal
+from tradewire.domain.values import Action, ExecuteMode, new_id
 from tradewire.services.deps import Deps
+from tradewire.services.ingest import ingest_signal
 from tradewire.services.ports import UnitOfWork
 from tradewire.strategies.bars import Bars
 from tradewire.strategies.evaluator import Strategy, parse_strategy
 from tradewire.strategies.execution import Decision, ExecutionState, decide
 from tradewire.strategies.rules import IndicatorCache
 
+log = logging.getLogger(__name__)
 HISTORY = 400  # bars per (asset, timeframe): RSI needs about 300 to match the full history
 DEFAULT_CASH = Decimal(10_000)
 
@@ -30,6 +35,8 @@ class Evaluated:
     strategy: Strategy | None
     decision: Decision | None
     error: str | None = None
+    account_id: str | None = None  # where its orders go, when linked to an account
+    user_id: str | None = None
 
 
 class MarketData:
@@ -94,7 +101,8 @@ def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
                     # Once per bar: a second evaluation of the same bar changes nothing.
                     decision = replace(decision, new_orders=[], state=state,
                                        notes=["already evaluated on this bar"])
-                out.append(Evaluated(row["id"], strategy, decision))
+                out.append(Evaluated(row["id"], strategy, decision,
+                                     account_id=row["account_id"], user_id=row["user_id"]))
             except TradewireError as exc:
                 out.append(Evaluated(row["id"], None, None, exc.message))
         fetches = market.fetches
@@ -123,6 +131,32 @@ def _save(results: list[Evaluated], deps: Deps) -> None:
                                       execution_state=r.decision.state.to_dict(),
                                       last_bar_ts=int(r.decision.evaluated_at.timestamp()))
         uow.commit()
+    for r in results:
+        if r.decision is not None and r.account_id is not None:
+            _to_account(r, deps)
+
+
+def _to_account(r: Evaluated, deps: Deps) -> None:
+    """A linked strategy's filled decisions become signals on its account (each once: the
+    sourceId is the decision's id), sent through the ordinary path to the broker."""
+    assert r.decision is not None and r.strategy is not None and r.account_id is not None
+    owner = Principal(user_id=r.user_id or "", is_admin=False, via="strategy",
+                      scopes=frozenset({Scope.SIGNALS_WRITE}),
+                      account_ids=frozenset({r.account_id}))
+    symbol = r.strategy.asset.strip().upper().replace("-", "/")
+    for order in r.decision.new_orders:
+        if str(order.status) != "filled":
+            continue  # resting stops and targets: the strategy reports them when they fill
+        action = Action.OPEN_LONG if str(order.side) == "enter_long" else Action.CLOSE_LONG
+        signal = Signal(id=new_id(), account_id=r.account_id, symbol=symbol, action=action,
+                        quantity=order.position_size, execute_mode=ExecuteMode.IMMEDIATE,
+                        created_at=deps.clock.now(), strategy_id=r.strategy_id,
+                        source_id=f"strategy:{r.strategy_id}:{order.id}", route="strategy",
+                        metadata={"strategy_order": order.to_dict()})
+        try:
+            ingest_signal(signal, owner, deps)
+        except TradewireError:
+            log.exception("strategy %s could not send %s to its account", r.strategy_id, order.id)
 
 
 def require(strategy_id: str, principal: Principal, deps: Deps) -> dict[str, Any]:
