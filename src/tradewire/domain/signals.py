@@ -37,7 +37,8 @@ TRANSITIONS: dict[SignalStatus, frozenset[SignalStatus]] = {
     S.WAITING: frozenset({S.SCHEDULED, S.CANCELLED, S.EXPIRED}),
     S.SCHEDULED: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.REPLACED}),
     # Replace is allowed only while the order has not reached the broker.
-    S.QUEUED: frozenset({S.EXECUTED, S.REJECTED, S.REPLACED}),
+    # A market order held for the open expires with its signal when validUntil comes first.
+    S.QUEUED: frozenset({S.EXECUTED, S.REJECTED, S.REPLACED, S.EXPIRED}),
     S.EXECUTED: frozenset(),
     S.REJECTED: frozenset(),
     S.CANCELLED: frozenset(),

@@ -8,13 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from tradewire.domain.accounts import Account, ApiKey, User
-from tradewire.domain.audit import AuditEvent
-from tradewire.domain.jobs import Job
-from tradewire.domain.orders import Fill, Order, OrderStatus
-from tradewire.domain.positions import Position
+from tradewire.domain.accounts import Account
+from tradewire.domain.orders import OrderStatus
 from tradewire.domain.sessions import Session
-from tradewire.domain.signals import Signal, SignalStatus
+from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import OrderType, Side, TimeInForce
 
 
@@ -162,11 +159,6 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = True) -> UnitOfWork: ...
-
-
-__all__ = [
-    "Account", "ApiKey", "AuditEvent", "Fill", "Job", "Order", "Position", "Signal", "User",
-]
 
 
 class Secrets(Protocol):

@@ -124,11 +124,9 @@ def _waits_for_open(order: Order, market: str, deps: Deps, now: datetime) -> boo
 
 def _held(uow: UnitOfWork, order: Order, market: str, deps: Deps, now: datetime) -> bool:
     """A market order while the market is shut waits for the open, or expires before it."""
-    if order.order_type is not OrderType.MARKET or order.time_in_force in AUCTIONS:
+    if not _waits_for_open(order, market, deps, now):
         return False
     opens_at = deps.calendar.next_open(market, now)
-    if opens_at <= now:
-        return False
     signal = uow.signals.get(order.signal_id) if order.signal_id else None
     if signal is not None and signal.valid_until is not None and signal.valid_until <= opens_at:
         reason = f"market closed until {opens_at.isoformat()}, after validUntil"
@@ -203,7 +201,7 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
     if order == before and report.broker_order_id == (before.broker_order_id or ""):
         return order
     extra = {"lease_owner": None, "lease_until": None} if order.status is not OrderStatus.SUBMITTING else {}
-    order = _with_broker_id(order, report)
+    order = replace(order, broker_order_id=report.broker_order_id)
     if not uow.orders.save(order, before.status, now, **extra):
         raise RuntimeError(f"order {order.id} moved under us; the report will be applied again")
     uow.audit.add_many(events)
@@ -231,9 +229,6 @@ def _settle_status(order: Order, report: BrokerOrder, events: list[AuditEvent],
                               from_status=str(previous), reason=report.reason))
     return order
 
-
-def _with_broker_id(order: Order, report: BrokerOrder) -> Order:
-    return replace(order, broker_order_id=report.broker_order_id)
 
 
 def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,

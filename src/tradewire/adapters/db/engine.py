@@ -28,10 +28,6 @@ class Database:
     # One writer at a time inside this process: cheaper than SQLite's busy-wait loop.
     write_lock: Any = field(default_factory=contextlib.nullcontext)
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the in-process write lock; a second write on the same thread is a bug."""

@@ -22,6 +22,7 @@ from tradewire.domain.market import Bar
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
 from tradewire.domain.positions import Position
 from tradewire.domain.signals import ExitRule, ExitTrigger, Leg, LinkKind, Signal, SignalStatus
+from tradewire.domain.signals import check_transition as check_signal_transition
 from tradewire.domain.values import (
     Action,
     ExecuteMode,
@@ -206,7 +207,9 @@ class SignalRepo(_Repo):
     def move(self, signal: Signal, status: SignalStatus, at: datetime, *,
              reason: str | None = None, free_source_id: bool = False,
              replaced_by: str | None = None) -> bool:
-        """Compare-and-set the status; False when another writer moved it first."""
+        """Compare-and-set the status, through the transition table; False when another
+        writer moved it first."""
+        check_signal_transition(signal.status, status)
         values: dict[str, Any] = {"status": str(status), "updated_at": at}
         if reason is not None:
             values["status_reason"] = reason

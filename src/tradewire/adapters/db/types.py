@@ -62,7 +62,3 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.astimezone(UTC)
         return datetime.fromisoformat(value).astimezone(UTC)
 
-
-def utc_text(value: datetime) -> str:
-    """The stored form of a time on SQLite, for comparisons written by hand."""
-    return value.astimezone(UTC).strftime(_ISO)

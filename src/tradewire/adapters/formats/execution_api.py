@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from tradewire.adapters.formats.errors import detail, details_of
-from tradewire.adapters.formats.fields import Metadata, Moment, price_problems
-from tradewire.adapters.formats.signal_api import BadRequest, Price, Quantity, iso_z
+from tradewire.adapters.formats.fields import Metadata, Moment, Price, Quantity, price_problems
+from tradewire.adapters.formats.signal_api import BadRequest, iso_z
 from tradewire.domain.capabilities import Trigger
 from tradewire.domain.orders import Order
 from tradewire.domain.signals import Leg, LinkKind, Signal, SignalStatus

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import AfterValidator, Field
@@ -45,6 +46,15 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone '{value}'") from exc
+    return value
+
+
+Zone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
 Price = Annotated[Decimal, Field(gt=0, lt=Decimal("1e12"), allow_inf_nan=False),
                   AfterValidator(_sane_decimal)]
 Quantity = Price

@@ -11,13 +11,18 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from tradewire.adapters.formats.errors import detail, details_of
-from tradewire.adapters.formats.fields import Metadata, Moment, in_range, price_problems
+from tradewire.adapters.formats.fields import (
+    Metadata,
+    Moment,
+    Price,
+    Quantity,
+    Zone,
+    in_range,
+    price_problems,
+)
 from tradewire.adapters.formats.signal_api import (
     REPLACED_BEFORE_SENT,
     BadRequest,
-    Price,
-    Quantity,
-    check_zone,
     iso_z,
     to_utc,
 )
@@ -81,17 +86,12 @@ class IngestRequest(BaseModel):
     stopPrice: Price | None = None
     timeInForce: TimeInForce = TimeInForce.DAY
     extendedHours: StrictBool = False
-    timezone: str | None = None
+    timezone: Zone | None = None
     expiresAt: Moment | None = None
     sourceId: str | None = Field(default=None, min_length=1, max_length=255)
     replace: StrictBool = False
     metadata: Metadata | None = None
     exitRule: ExitRuleIn | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return check_zone(value)
 
 
 

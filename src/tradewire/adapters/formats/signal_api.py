@@ -6,17 +6,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from tradewire.adapters.formats.errors import detail, details_of
 from tradewire.adapters.formats.fields import (
-    MAX_METADATA_CHARS,
     Metadata,
     Moment,
     Price,
     Quantity,
+    Zone,
     price_problems,
 )
 from tradewire.adapters.formats.protection import stop_loss_problems, take_profit_problems
@@ -56,7 +56,7 @@ class SignalRequest(BaseModel):
     quantity: Quantity
     executeMode: ExecuteMode
     scheduledProcessAt: Moment | None = None
-    timezone: str | None = None
+    timezone: Zone | None = None
     strategyId: UUID | None = None
     quantityType: QuantityType = QuantityType.FIXED
     orderType: OrderType = OrderType.MARKET
@@ -76,21 +76,6 @@ class SignalRequest(BaseModel):
     takeProfit: dict[str, Any] | None = None
     stopLoss: dict[str, Any] | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return check_zone(value)
-
-
-
-def check_zone(value: str | None) -> str | None:
-    """The name itself if it is an IANA timezone."""
-    if value is not None:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone '{value}'") from exc
-    return value
 
 
 class BadRequest(Exception):
@@ -251,5 +236,3 @@ def error(message: str, code: str, details: list[dict[str, Any]] | None = None,
     body.update(extra)
     return body
 
-
-__all__ = ["MAX_METADATA_CHARS", "Price", "Quantity"]  # re-exported for the other dialects

@@ -11,12 +11,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
 from tradewire.adapters.formats.errors import detail, details_of
-from tradewire.adapters.formats.fields import check_metadata, in_range
+from tradewire.adapters.formats.fields import Price, Quantity, check_metadata, in_range
 from tradewire.adapters.formats.protection import stop_loss_problems, take_profit_problems
 from tradewire.adapters.formats.signal_api import (
     BadRequest,
-    Price,
-    Quantity,
     V1TimeInForce,
     iso_z,
 )
