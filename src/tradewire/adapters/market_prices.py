@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from tradewire.adapters.db import tables as t
 from tradewire.adapters.db.engine import Database
-from tradewire.adapters.db.repositories import insert_ignore
+from tradewire.adapters.db.repositories import insert_ignore, last_price
 from tradewire.services.ports import Tick
 
 
@@ -19,8 +19,7 @@ class DbMarketPrices:
 
     def last_price(self, symbol: str) -> Decimal | None:
         with self._db.engine.connect().execution_options(tw_write=False) as conn:
-            q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
-            return conn.execute(q).scalar_one_or_none()
+            return last_price(conn, symbol)
 
     def record(self, ticks: Sequence[Tick]) -> None:
         latest: dict[str, Tick] = {}

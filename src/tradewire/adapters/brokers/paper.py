@@ -20,7 +20,7 @@ from sqlalchemy import Connection, or_, select, text, update
 
 from tradewire.adapters.db import tables as t
 from tradewire.adapters.db.engine import Database
-from tradewire.adapters.db.repositories import insert_ignore
+from tradewire.adapters.db.repositories import insert_ignore, last_price
 from tradewire.domain.matching import FillModel, Working, match
 from tradewire.domain.orders import OrderStatus
 from tradewire.domain.sessions import Phase
@@ -140,12 +140,16 @@ class PaperBroker:
 
     def on_clock(self, now: datetime) -> list[tuple[str, BrokerOrder]]:
         """Act on the time: expire day and gtd orders, fill close-auction orders at the close."""
-        moved = []
+        moved: list[tuple[str, BrokerOrder]] = []
+        p = t.paper_orders.c
+        due = select(t.paper_orders).where(p.status.in_(WORKING), or_(p.expires_at <= now,
+                                                                      p.auction_at <= now))
+        with self._read() as conn:  # the worker asks on every pass: take the write lock only
+            if conn.execute(due.limit(1)).first() is None:  # when something is due
+                return moved
         with self._write() as conn:
             self._serialise_matching(conn)
-            p = t.paper_orders.c
-            q = (select(t.paper_orders).where(p.status.in_(WORKING), or_(
-                    p.expires_at <= now, p.auction_at <= now)).with_for_update())
+            q = due.with_for_update()
             for row in [dict(r._mapping) for r in conn.execute(q.order_by(p.created_at))]:
                 if row["auction_at"] is not None and row["auction_at"] <= now:
                     price = self._last_price(conn, row["symbol"])
@@ -397,8 +401,7 @@ class PaperBroker:
                          .values(qty=qty))
 
     def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
-        q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
-        return conn.execute(q).scalar_one_or_none()
+        return last_price(conn, symbol)
 
     def _write(self) -> Any:
         return _Tx(self._db, write=True)

@@ -591,12 +591,17 @@ class TimingRepo(_Repo):
         return m
 
 
+def last_price(conn: Connection, symbol: str) -> Decimal | None:
+    """The last recorded price of a symbol, on the given connection."""
+    q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
+    return conn.execute(q).scalar_one_or_none()
+
+
 class MarketPriceRepo(_Repo):
     """Last prices read on the transaction's own connection (never a second one)."""
 
     def last_price(self, symbol: str) -> Decimal | None:
-        q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
-        return self.conn.execute(q).scalar_one_or_none()
+        return last_price(self.conn, symbol)
 
 
 class ChannelRepo(_Repo):
