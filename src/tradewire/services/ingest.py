@@ -62,11 +62,12 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
         uow.commit()
     deps.failpoint("signal-committed")
     if result.outcome is Outcome.CREATED and result.orders:
+        # Sent here; a failure to send, and a fill that arms work, wake the worker themselves.
         sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed)
-        deps.wake()
         return _reload(result.signal.id, sent, deps)
-    if result.outcome is Outcome.CREATED:
-        deps.wake()
+    scheduled = result.signal.scheduled_at
+    if result.outcome is Outcome.CREATED and scheduled is not None and scheduled <= deps.clock.now():
+        deps.wake()  # already due; anything later the worker's poll finds in time
     return result
 
 
