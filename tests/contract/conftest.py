@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -26,11 +28,14 @@ class Venue:
     trade_at: Callable[[str, Decimal], None]  # the market trades `symbol` at `price`, a second later
     with_costs: Callable[[FillModel], Venue] | None = None  # None: the venue's costs are its own
     can_short: bool = True
+    # How a fresh account comes to exist at the venue (a fake broker server makes one through
+    # its control API); None: the broker's own open_account.
+    opener: Callable[[str, Decimal], None] | None = None
 
     def open(self, cash: str = "100000") -> str:
         """A fresh account holding `cash`; returns its reference."""
         ref = f"acct-{uuid.uuid4().hex[:12]}"
-        self.broker.open_account(ref, Decimal(cash))
+        (self.opener or self.broker.open_account)(ref, Decimal(cash))
         return ref
 
 
@@ -50,7 +55,11 @@ def paper_venue(container: Container, clock: ManualClock, model: FillModel | Non
                  with_costs=lambda m: paper_venue(container, clock, m))
 
 
+# Each broker kind under the contract. A fake broker server's venue registers itself here from
+# its own module (tests/contract/venue_*.py), imported below.
 VENUES: dict[str, Callable[[Container, ManualClock], Venue]] = {"paper": paper_venue}
+for _module in sorted(Path(__file__).parent.glob("venue_*.py")):
+    VENUES.update(importlib.import_module(f"tests.contract.{_module.stem}").VENUES)
 
 
 @pytest.fixture(params=sorted(VENUES))

@@ -16,6 +16,7 @@ from tests.contract.conftest import Venue
 from tradewire.domain.matching import FillModel
 from tradewire.domain.orders import OrderStatus
 from tradewire.domain.values import OrderType, Side, TimeInForce
+from tradewire.domain.venues import BrokerCapabilities
 from tradewire.services.ports import BrokerOrder, OrderRequest
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -171,6 +172,26 @@ def test_lookup_reports_what_submit_reported(venue: Venue) -> None:
     venue.trade_at("AAPL", D(100))
     report = venue.broker.submit(request(ref, BUY, "3", coid="entry-1"))
     assert venue.broker.lookup(ref, "entry-1") == report
+
+
+def test_open_orders_are_the_resting_ones_with_what_was_ordered(venue: Venue) -> None:
+    ref, other = venue.open(), venue.open()
+    venue.trade_at("AAPL", D(105))
+    venue.broker.submit(request(ref, BUY, "10", LIMIT, tif=GTC, limit="100", coid="rest-1"))
+    venue.broker.submit(request(ref, BUY, "1", coid="filled-1"))
+    venue.broker.submit(request(ref, BUY, "2", LIMIT, tif=GTC, limit="90", coid="gone-1"))
+    venue.broker.cancel(ref, "gone-1")
+    venue.broker.submit(request(other, BUY, "3", LIMIT, tif=GTC, limit="95", coid="other-1"))
+    open_now = venue.broker.open_orders(ref)
+    assert [(o.client_order_id, o.symbol, o.side, o.qty, o.status) for o in open_now] == [
+        ("rest-1", "AAPL", BUY, D(10), OrderStatus.ACCEPTED)]
+
+
+def test_the_broker_declares_what_it_can_do(venue: Venue) -> None:
+    caps = venue.broker.capabilities
+    assert isinstance(caps, BrokerCapabilities)
+    assert caps.supports(MARKET, DAY) and caps.supports(LIMIT, GTC)
+    assert caps.client_order_id_max >= len("tw-") + 32  # tradewire's ids fit
 
 
 # ---- limit orders and cancels -------------------------------------------------------------------

@@ -9,10 +9,12 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from tradewire.domain.accounts import Account
+from tradewire.domain.market import Bar
 from tradewire.domain.orders import OrderStatus
 from tradewire.domain.sessions import Session
 from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import OrderType, Side, TimeInForce
+from tradewire.domain.venues import BrokerCapabilities
 
 
 class Clock(Protocol):
@@ -57,6 +59,10 @@ class BrokerOrder:
     filled_qty: Decimal
     fills: tuple[BrokerFill, ...] = ()
     reason: str | None = None
+    # What was ordered, as the broker holds it (reconciliation reports strangers with it).
+    symbol: str | None = None
+    side: Side | None = None
+    qty: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,17 @@ class BrokerUnavailable(Exception):
 
 
 class Broker(Protocol):
+    """One venue. `account_ref` is tradewire's account id; an adapter that needs keys gets
+    them for that account from its credential source.
+
+    `submit` returns the broker's view of the order, REJECTED with a reason when the broker
+    refused it. It raises BrokerUnavailable only when the outcome is unknown (a timeout, a
+    dropped connection, a 5xx after sending): the caller then looks the order up by its
+    `client_order_id` before anything is sent again. Sending a `client_order_id` the broker
+    already has returns that order, never a second one."""
+
     name: str
+    capabilities: BrokerCapabilities
 
     def open_account(self, account_ref: str, cash: Decimal, market: str = "XNYS") -> None: ...
     def submit(self, request: OrderRequest) -> BrokerOrder: ...
@@ -86,6 +102,10 @@ class Broker(Protocol):
     def cancel(self, account_ref: str, client_order_id: str) -> BrokerOrder | None: ...
     def account(self, account_ref: str) -> BrokerAccount: ...
     def positions(self, account_ref: str) -> dict[str, Decimal]: ...
+    def open_orders(self, account_ref: str) -> list[BrokerOrder]:
+        """Every order the broker holds open for the account, including ones tradewire never
+        sent (reconciliation reports those)."""
+        ...
 
 
 class PriceDrivenBroker(Broker, Protocol):
@@ -105,6 +125,16 @@ class MarketCalendar(Protocol):
 class Brokers(Protocol):
     def for_account(self, account: Account) -> Broker: ...
     def price_driven(self) -> Iterable[PriceDrivenBroker]: ...
+
+
+class BarSource(Protocol):
+    """OHLCV bars of one symbol and timeframe, oldest first, at most `limit` of them ending at
+    the latest closed bar (or before `end`). An empty list: this source has none."""
+
+    name: str
+
+    def bars(self, symbol: str, timeframe: str, limit: int,
+             end: datetime | None = None) -> list[Bar]: ...
 
 
 class MarketPrices(Protocol):

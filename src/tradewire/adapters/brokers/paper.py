@@ -25,6 +25,7 @@ from tradewire.domain.matching import FillModel, Working, match
 from tradewire.domain.orders import OrderStatus
 from tradewire.domain.sessions import Phase
 from tradewire.domain.values import ZERO, OrderType, Side, TimeInForce, new_id
+from tradewire.domain.venues import BrokerCapabilities
 from tradewire.services.ports import (
     BrokerAccount,
     BrokerFill,
@@ -40,6 +41,7 @@ WORKING = (str(OrderStatus.ACCEPTED),)
 
 class PaperBroker:
     name = "paper"
+    capabilities = BrokerCapabilities(netting=False, client_order_id_max=48)
 
     def __init__(self, db: Database, clock: Clock, calendar: MarketCalendar,
                  model: FillModel | None = None) -> None:
@@ -101,6 +103,13 @@ class PaperBroker:
                 self._set(conn, row, status=str(OrderStatus.CANCELED), reason="canceled by user")
                 row = self._order_row(conn, account_ref, client_order_id)
             return self._report(conn, row)
+
+    def open_orders(self, account_ref: str) -> list[BrokerOrder]:
+        p = t.paper_orders.c
+        with self._read() as conn:
+            q = (select(t.paper_orders).where(p.account_ref == account_ref, p.status.in_(WORKING))
+                 .order_by(p.created_at))
+            return [self._report(conn, dict(r._mapping)) for r in conn.execute(q)]
 
     def account(self, account_ref: str) -> BrokerAccount:
         with self._read() as conn:
@@ -337,7 +346,8 @@ class PaperBroker:
         return BrokerOrder(client_order_id=row["client_order_id"],
                            broker_order_id=row["broker_order_id"],
                            status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
-                           fills=fills, reason=row["reason"])
+                           fills=fills, reason=row["reason"], symbol=row["symbol"],
+                           side=Side(row["side"]), qty=row["qty"])
 
     def _group_filled(self, conn: Connection, r: OrderRequest) -> bool:
         p = t.paper_orders.c
