@@ -6,6 +6,9 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from tradewire.adapters.brokers.paper import PaperBroker
 from tradewire.adapters.brokers.registry import BrokerRegistry
@@ -14,13 +17,17 @@ from tradewire.adapters.clock import SystemClock
 from tradewire.adapters.db import migrate
 from tradewire.adapters.db.engine import Database, connect
 from tradewire.adapters.db.uow import SqlUnitOfWorkFactory
+from tradewire.adapters.market_data.csv_folder import CsvFolderBars
+from tradewire.adapters.market_data.db import DbBars
+from tradewire.adapters.market_data.sources import BarSources
 from tradewire.adapters.market_prices import DbMarketPrices
-from tradewire.adapters.security import SecretBox
-from tradewire.config import Settings
+from tradewire.adapters.security import CredentialSealer, SecretBox
+from tradewire.config import MarketDataSettings, Settings
 from tradewire.domain.matching import FillModel
+from tradewire.services.credentials import CredentialSource
 from tradewire.services.deps import Deps
 from tradewire.services.exit_engine import load_armed
-from tradewire.services.ports import Clock
+from tradewire.services.ports import BarSource, Clock, UnitOfWorkFactory
 
 
 @dataclass
@@ -46,6 +53,33 @@ def _failpoints(names: str) -> Callable[[str], None]:
     return failpoint
 
 
+def bar_sources(settings: MarketDataSettings, uow: UnitOfWorkFactory) -> BarSource:
+    """The configured bar sources, asked in order (the database alone by default). The
+    outside ones load their SDKs only when configured."""
+    sources: list[BarSource] = []
+    for kind, arg in settings.source_list():
+        if kind == "db":
+            sources.append(DbBars(uow))
+        elif kind == "csv":
+            sources.append(CsvFolderBars(Path(arg)))
+        elif kind == "ccxt":
+            from tradewire.adapters.market_data.ccxt import CcxtBars
+            sources.append(CcxtBars(arg, base_url=settings.ccxt_base_url))
+        elif kind == "alpaca":
+            from tradewire.adapters.market_data.alpaca import AlpacaBars
+            sources.append(AlpacaBars(
+                key_id=_plain(settings.alpaca_key_id), secret_key=_plain(settings.alpaca_secret_key),
+                base_url=settings.alpaca_base_url))
+        else:
+            raise ValueError(f"unknown market data source {kind!r} (db, csv:FOLDER, "
+                             "ccxt:EXCHANGE, alpaca)")
+    return BarSources(sources)
+
+
+def _plain(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = True,
           worker_id: str = "local") -> Container:
     clock = clock or SystemClock()
@@ -56,9 +90,13 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     paper = PaperBroker(db, clock, calendar, FillModel(fee_bps=settings.paper.fee_bps,
                                              slippage_bps=settings.paper.slippage_bps))
     wake_event = threading.Event()
-    deps = Deps(uow=SqlUnitOfWorkFactory(db), clock=clock, brokers=BrokerRegistry(paper),
-                prices=DbMarketPrices(db), calendar=calendar, wake=wake_event.set,
-                worker_id=worker_id, failpoint=_failpoints(settings.failpoints))
+    uow = SqlUnitOfWorkFactory(db)
+    sealer = CredentialSealer(settings.resolved_credential_keys())
+    brokers = BrokerRegistry(paper, CredentialSource(uow, sealer))
+    deps = Deps(uow=uow, clock=clock, brokers=brokers, prices=DbMarketPrices(db),
+                calendar=calendar, bars=bar_sources(settings.market_data, uow),
+                wake=wake_event.set,
+                worker_id=worker_id, failpoint=_failpoints(settings.failpoints), sealer=sealer)
     if migrate_db:
         load_armed(deps)
     return Container(settings=settings, db=db, deps=deps,

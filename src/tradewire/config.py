@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,25 @@ class PaperSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     fee_bps: Decimal = Decimal(0)
     slippage_bps: Decimal = Decimal(0)
+
+
+class MarketDataSettings(BaseModel):
+    """Where bars come from, asked in order: `db`, `csv:FOLDER`, `ccxt:EXCHANGE`, `alpaca`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sources: str = "db"
+    alpaca_key_id: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_base_url: str | None = None  # another address for Alpaca's data API
+    ccxt_base_url: str | None = None  # another address for the exchange's public API
+
+    def source_list(self) -> list[tuple[str, str]]:
+        out = []
+        for item in self.sources.split(","):
+            kind, _, arg = item.strip().partition(":")
+            if kind:
+                out.append((kind, arg.strip()))
+        return out
 
 
 class Settings(BaseSettings):
@@ -30,6 +50,10 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=32, gt=0)  # more signal requests at once get 503
     worker_poll_ms: int = Field(default=250, gt=0)
     paper: PaperSettings = PaperSettings()
+    market_data: MarketDataSettings = MarketDataSettings()
+    # Fernet keys sealing broker credentials, comma separated, the first one sealing. Unset:
+    # the keys file in the data dir (created on first use, 0600), which rotation rewrites.
+    credential_keys: SecretStr | None = None
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'tradewire.db').resolve()}"
@@ -44,6 +68,24 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+
+    @property
+    def credential_keys_file(self) -> Path:
+        return self.data_dir / "credentials.keys"
+
+    def resolved_credential_keys(self) -> list[bytes]:
+        """The configured keys, or the keys file's (one per line, the first sealing)."""
+        if self.credential_keys is not None:
+            raw = self.credential_keys.get_secret_value().split(",")
+        else:
+            path = self.credential_keys_file
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                path.touch(mode=0o600)
+                path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+            raw = path.read_text().splitlines()
+        return [k.strip().encode() for k in raw if k.strip()]
 
 
 def load() -> Settings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -44,6 +44,11 @@ class ExchangeCalendars:
                 return session
             label = cal.next_session(label)
         raise RuntimeError(f"no session found after {at} on {market}")
+
+    def timezone(self, market: str) -> tzinfo:
+        if market == ALWAYS_OPEN:
+            return UTC
+        return ZoneInfo(str(_calendar(market).tz))
 
     def next_open(self, market: str, at: datetime) -> datetime:
         """The next regular open at or after `at` (now, if the market is open)."""

@@ -1,15 +1,22 @@
-"""Credentials: keyed hashes for API keys, argon2id for passwords, HS256 JWTs for sessions."""
+"""Credentials: keyed hashes for API keys, argon2id for passwords, HS256 JWTs for sessions,
+Fernet for broker keys."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from tradewire.domain.errors import Rejected
 
 KEY_PREFIX = "tw_"
 
@@ -54,3 +61,55 @@ class SecretBox:
             return None
         sub = claims.get("sub")
         return sub if isinstance(sub, str) and claims.get("typ") == "session" else None
+
+
+class SealError(Rejected):
+    """A sealed credential could not be opened (a key is missing or the data was altered).
+    The message never holds the secret."""
+
+    code = "BROKER_CREDENTIALS_UNREADABLE"
+
+
+class CredentialSealer:
+    """Broker credentials encrypted with Fernet keys that live outside the database.
+
+    The first key seals; every key opens (MultiFernet), so a new key can be added in front,
+    everything resealed, and the old keys dropped."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one credential key is needed")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    def seal(self, secret: dict[str, Any]) -> str:
+        return self._fernet.encrypt(json.dumps(secret, sort_keys=True).encode()).decode()
+
+    def open(self, sealed: str) -> dict[str, Any]:
+        try:
+            data = json.loads(self._fernet.decrypt(sealed.encode()))
+        except (InvalidToken, ValueError):
+            raise SealError("broker credentials cannot be opened with the configured keys") from None
+        if not isinstance(data, dict):
+            raise SealError("broker credentials are not a JSON object")
+        return data
+
+    def reseal(self, sealed: str) -> str:
+        try:
+            return self._fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            raise SealError("broker credentials cannot be opened with the configured keys") from None
+
+    def __repr__(self) -> str:
+        return "CredentialSealer(<keys hidden>)"
+
+
+def new_credential_key() -> bytes:
+    return Fernet.generate_key()
+
+
+def valid_credential_key(key: bytes) -> bool:
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        return False
+    return True

@@ -14,14 +14,23 @@ import typer
 from rich.console import Console
 
 from tradewire import config
+from tradewire.adapters.brokers.registry import known_broker
 from tradewire.adapters.calendars import known_market
 from tradewire.adapters.formats import bars as bars_format
 from tradewire.adapters.formats.signal_api import BadRequest
+from tradewire.adapters.security import new_credential_key
 from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
 from tradewire.domain.channels import AllocationType
 from tradewire.domain.errors import TradewireError
-from tradewire.services import accounts, backtests, capabilities, channels
+from tradewire.services import (
+    accounts,
+    backtests,
+    capabilities,
+    channels,
+    credentials,
+    reconciliation,
+)
 from tradewire.services.market_data import import_bars
 
 app = typer.Typer(help="tradewire: trading signals in, broker orders out.", no_args_is_help=True)
@@ -40,6 +49,8 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+credentials_app = typer.Typer(help="The keys that seal broker credentials.", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
 console = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
@@ -127,24 +138,76 @@ def worker() -> None:
     Worker(_container()).run_forever()
 
 
+BROKER_ENV = {"alpaca": {"key_id": "TRADEWIRE_BROKER_KEY_ID", "secret_key": "TRADEWIRE_BROKER_SECRET"},
+              "ccxt": {"apiKey": "TRADEWIRE_BROKER_KEY_ID", "secret": "TRADEWIRE_BROKER_SECRET",
+                       "password": "TRADEWIRE_BROKER_PASSWORD"}}
+
+
 @accounts_app.command("create")
-def accounts_create(name: Annotated[str, typer.Option()], broker: str = "paper",
+def accounts_create(name: Annotated[str, typer.Option()],
+                    broker: Annotated[str, typer.Option(
+                        help="paper, alpaca or ccxt:EXCHANGE (ccxt:binance ...)")] = "paper",
                     cash: str = "100000", user: str = "admin",
                     market: Annotated[str, typer.Option(
                         help="exchange calendar code (XNYS, XNAS, XLON ...) or 24/7")] = "XNYS",
+                    credentials_file: Annotated[Path | None, typer.Option(
+                        help="a JSON file with the broker's keys")] = None,
+                    credentials_env: Annotated[bool, typer.Option(
+                        help="read the keys from TRADEWIRE_BROKER_KEY_ID, TRADEWIRE_BROKER_SECRET "
+                             "(and TRADEWIRE_BROKER_PASSWORD)")] = False,
+                    live: Annotated[bool, typer.Option(
+                        help="trade the live account (default: the broker's paper or sandbox)")]
+                    = False,
+                    base_url: Annotated[str | None, typer.Option(
+                        help="the broker's API address, when not its usual one")] = None,
                     as_json: JsonOpt = False) -> None:
-    """A trading account for a user (the admin by default)."""
+    """A trading account for a user (the admin by default). A real broker's keys come from a
+    hidden prompt, a file or the environment, never from the command line; they are stored
+    encrypted with the credential keys kept outside the database."""
     c = _container()
     try:
         if not known_market(market):
             raise TradewireError(f"unknown market {market}", code="UNKNOWN_MARKET")
+        if not known_broker(broker):
+            raise TradewireError(f"unknown broker {broker}", code="UNKNOWN_BROKER")
+        secret = _broker_secret(broker, credentials_file, credentials_env, live, base_url)
         owner = _user(c, user)
         account = accounts.create_account(owner, name, broker=broker, cash=Decimal(cash),
-                                          deps=c.deps, market=market)
+                                          deps=c.deps, market=market, secret=secret)
     except TradewireError as exc:
         _fail(exc, as_json)
     _emit({"id": account.id, "name": account.name, "broker": account.broker,
            "market": account.market}, as_json)
+
+
+def _broker_secret(broker: str, file: Path | None, from_env: bool, live: bool,
+                   base_url: str | None) -> dict[str, Any] | None:
+    kind = credentials.broker_kind(broker)
+    if not credentials.needs_credentials(broker):
+        if file or from_env:
+            raise TradewireError(f"broker {broker} takes no credentials", code="UNKNOWN_BROKER")
+        return None
+    if file is not None:
+        try:
+            secret = json.loads(file.read_text())
+        except (OSError, ValueError):
+            raise TradewireError(f"cannot read credentials from {file}: a JSON object is needed",
+                                 code="BROKER_CREDENTIALS_INVALID") from None
+        if not isinstance(secret, dict):
+            raise TradewireError(f"{file} must hold a JSON object",
+                                 code="BROKER_CREDENTIALS_INVALID")
+    elif from_env:
+        secret = {field: os.environ[var] for field, var in BROKER_ENV[kind].items()
+                  if os.environ.get(var)}
+    else:
+        secret = {field: typer.prompt(field, hide_input=True, err=True)
+                  for field in ("key_id", "secret_key") if kind == "alpaca"} or {
+            field: typer.prompt(field, hide_input=True, err=True) for field in ("apiKey", "secret")}
+    flag = "paper" if kind == "alpaca" else "sandbox"
+    secret.setdefault(flag, not live)
+    if base_url:
+        secret["base_url"] = base_url
+    return secret
 
 
 @keys_app.command("create")
@@ -283,6 +346,61 @@ def backtest(strategy_file: Annotated[Path, typer.Argument(exists=True, dir_okay
     except TradewireError as exc:
         _fail(exc, as_json)
     _emit({**result.stats.to_dict(), "trades": len(result.trades)}, as_json)
+
+
+@app.command("reconcile")
+def reconcile(account: Annotated[str | None, typer.Option(help="one account (default: all)")]
+              = None, as_json: JsonOpt = False) -> None:
+    """Compare each broker's open orders and positions with tradewire's; record and print
+    the differences (an order tradewire never sent is reported, never adopted)."""
+    c = _container()
+    if account is not None:
+        with c.deps.uow(write=False) as uow:
+            found = uow.accounts.get(account)
+        if found is None:
+            _fail(TradewireError(f"account {account} not found", code="ACCOUNT_NOT_FOUND"),
+                  as_json)
+        outcomes = [reconciliation.reconcile_account(found, c.deps)]
+    else:
+        outcomes = reconciliation.reconcile_all(c.deps)
+    report = {"accounts": [{"accountId": o.account_id, "updated": o.updated, "error": o.error,
+                            "differences": [d.to_dict() for d in o.differences]}
+                           for o in outcomes]}
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for o in report["accounts"]:
+        state = o["error"] or f"{o['updated']} updated, {len(o['differences'])} differences"
+        typer.echo(f"{o['accountId']}: {state}")
+        for d in o["differences"]:
+            typer.echo(f"  {d['kind']} {d['key']}: ours {d['ours']} theirs {d['theirs']}")
+
+
+@credentials_app.command("rotate")
+def credentials_rotate(as_json: JsonOpt = False) -> None:
+    """Reseal every broker credential under a new key. With the keys file (the default) a key
+    is made, put in front, everything resealed, then the old keys dropped. With
+    TRADEWIRE_CREDENTIAL_KEYS: put the new key first there, run this, then drop the old ones."""
+    settings = config.load()
+    from_file = settings.credential_keys is None
+    if from_file:
+        old = settings.resolved_credential_keys()
+        _write_keys(settings.credential_keys_file, [new_credential_key(), *old])
+    c = build(config.load(), worker_id=f"{socket.gethostname()}:{os.getpid()}")
+    count = credentials.rotate(c.deps)
+    if from_file:  # everything is sealed under the new key: the old ones may go
+        _write_keys(settings.credential_keys_file, settings.resolved_credential_keys()[:1])
+    _emit({"resealed": count, "keys": "file" if from_file else "environment",
+           "next": "done" if from_file else
+           "remove the old keys from TRADEWIRE_CREDENTIAL_KEYS"}, as_json)
+
+
+def _write_keys(path: Path, keys: list[bytes]) -> None:
+    """Replace the keys file atomically: a crash leaves the old file or the new one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text("".join(k.decode() + "\n" for k in keys))
+    os.replace(tmp, path)
 
 
 @db_app.command("upgrade")

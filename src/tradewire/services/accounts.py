@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import secrets as stdlib_secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tradewire.domain.accounts import ALL_SCOPES, Account, ApiKey, Principal, Scope, User
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.errors import NotFound, Rejected
 from tradewire.domain.values import new_id
+from tradewire.services import credentials
 from tradewire.services.capabilities import create_access_token
 from tradewire.services.deps import Deps
 from tradewire.services.ports import Secrets
@@ -34,14 +36,21 @@ def create_user(username: str, password: str, *, is_admin: bool, deps: Deps,
 
 
 def create_account(user_id: str, name: str, *, broker: str, cash: Decimal, deps: Deps,
-                   market: str = "XNYS") -> Account:
-    """Store the account, then open its book at the broker (outside the transaction)."""
+                   market: str = "XNYS",
+                   secret: Mapping[str, Any] | None = None) -> Account:
+    """Store the account (with its sealed broker credentials, when the broker needs keys),
+    then open its book at the broker outside the transaction: the paper broker opens one, a
+    real broker is asked for the account, which proves the keys work."""
     account = Account(id=new_id(), user_id=user_id, name=name, broker=broker,
                       starting_cash=cash, created_at=deps.clock.now(), market=market)
+    if credentials.needs_credentials(broker) and not secret:
+        raise Rejected(f"broker {broker} needs credentials", code="BROKER_CREDENTIALS_MISSING")
     with deps.uow() as uow:
         if uow.users.get(user_id) is None:
             raise NotFound(f"user {user_id} not found", code="USER_NOT_FOUND")
         uow.accounts.add(account)
+        if secret:
+            credentials.put(uow, account.id, broker, secret, deps)
         uow.audit.add(AuditEvent(entity="account", entity_id=account.id, event="AccountCreated",
                                  at=account.created_at, account_id=account.id,
                                  data={"broker": broker, "cash": str(cash)}))

@@ -26,11 +26,10 @@ def run(raw: Any, deps: Deps, *, bars: Sequence[Bar] | None = None, timeframe: s
     strategy = parse_strategy(raw)
     tf = timeframe or strategy.base_timeframe
     if bars is None:
-        with deps.uow(write=False) as uow:
-            for symbol in spellings(strategy.asset):
-                bars = uow.bars.latest(symbol, tf, MAX_BARS)
-                if bars:
-                    break
+        for symbol in spellings(strategy.asset):
+            bars = deps.bars.bars(symbol, tf, MAX_BARS)
+            if bars:
+                break
     if not bars:
         raise Rejected(f"no {tf} bars for {strategy.asset}", code="NO_MARKET_DATA")
     result = backtest(strategy, Bars.of(bars), timeframe=tf, fee_bps=fee_bps,

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 from tradewire.services.armed import ArmedExits
 from tradewire.services.ports import (
+    BarSource,
     Brokers,
     Clock,
     MarketCalendar,
     MarketPrices,
+    Sealer,
     UnitOfWorkFactory,
 )
 
@@ -23,10 +25,12 @@ class Deps:
     brokers: Brokers
     prices: MarketPrices
     calendar: MarketCalendar
+    bars: BarSource  # market data: the database first, then the configured outside sources
     # Wakes the worker when new work is stored (a no-op when no worker runs here).
     wake: Callable[[], None] = field(default=lambda: None)
     exits: ArmedExits = field(default_factory=ArmedExits)  # this process's trigger book
     # Called at named points; the reliability tests make it kill the process there.
     failpoint: Callable[[str], None] = field(default=lambda name: None)
+    sealer: Sealer | None = None  # broker credentials; None: only keyless brokers (paper)
     lease: timedelta = timedelta(seconds=30)
     worker_id: str = "local"

@@ -18,14 +18,15 @@ from tradewire.domain.signals import Signal
 from tradewire.domain.values import Action, ExecuteMode, new_id
 from tradewire.services.deps import Deps
 from tradewire.services.ingest import ingest_signal
-from tradewire.services.ports import UnitOfWork
-from tradewire.strategies.bars import Bars
+from tradewire.services.ports import BarSource, UnitOfWork
+from tradewire.strategies.bars import TIMEFRAMES, Bars
 from tradewire.strategies.evaluator import Strategy, parse_strategy
 from tradewire.strategies.execution import Decision, ExecutionState, decide
 from tradewire.strategies.rules import IndicatorCache
 
 log = logging.getLogger(__name__)
 HISTORY = 400  # bars per (asset, timeframe): RSI needs about 300 to match the full history
+MAX_RESAMPLED = 100_000  # finer bars read to build a coarser timeframe a source does not have
 DEFAULT_CASH = Decimal(10_000)
 
 
@@ -42,8 +43,8 @@ class Evaluated:
 class MarketData:
     """Bars per (asset, timeframe), fetched once per request and shared."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, source: BarSource) -> None:
+        self._source = source
         self._sets: dict[tuple[str, str], Bars] = {}
 
     @property
@@ -51,18 +52,39 @@ class MarketData:
         return len(self._sets)
 
     def for_strategy(self, strategy: Strategy) -> dict[str, Bars]:
-        return {tf: self._get(strategy.asset, tf) for tf in strategy.timeframes}
+        """The bars of each timeframe the strategy reads; where a source has none of one, the
+        bars of the coarsest finer timeframe it has (the rules resample them)."""
+        out: dict[str, Bars] = {}
+        for tf in strategy.timeframes:
+            bars = self._get(strategy.asset, tf, HISTORY)
+            if len(bars):
+                out[tf] = bars
+                continue
+            for finer in _finer(tf):
+                ratio = TIMEFRAMES[tf] // TIMEFRAMES[finer]
+                bars = self._get(strategy.asset, finer, min(HISTORY * ratio, MAX_RESAMPLED))
+                if len(bars):
+                    out[finer] = bars
+                    break
+        return out
 
-    def _get(self, asset: str, tf: str) -> Bars:
+    def _get(self, asset: str, tf: str, limit: int) -> Bars:
         key = (asset, tf)
         if key not in self._sets:
             rows = []
             for symbol in spellings(asset):
-                rows = self._uow.bars.latest(symbol, tf, HISTORY)
+                rows = self._source.bars(symbol, tf, limit)
                 if rows:
                     break
             self._sets[key] = Bars.of(rows)
         return self._sets[key]
+
+
+def _finer(tf: str) -> list[str]:
+    """Timeframes that build `tf` by resampling, coarsest first."""
+    seconds = TIMEFRAMES[tf]
+    return sorted((k for k, v in TIMEFRAMES.items() if v < seconds and seconds % v == 0),
+                  key=TIMEFRAMES.__getitem__, reverse=True)
 
 
 def spellings(asset: str) -> list[str]:
@@ -75,8 +97,7 @@ def evaluate_inline(raw: Any, deps: Deps) -> Evaluated:
     """A strategy object evaluated once; nothing is written."""
     strategy = parse_strategy(raw)
     state = _state(raw.get("execution_state") if isinstance(raw, dict) else None)
-    with deps.uow(write=False) as uow:
-        data = MarketData(uow).for_strategy(strategy)
+    data = MarketData(deps.bars).for_strategy(strategy)
     return Evaluated(None, strategy, decide(strategy, state, data, IndicatorCache()))
 
 
@@ -86,26 +107,26 @@ def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
     cache = IndicatorCache()
     out: list[Evaluated] = []
     with deps.uow(write=False) as uow:
-        market = MarketData(uow)
         rows = [_visible(uow, i, principal) for i in ids]
-        for row in rows:
-            if isinstance(row, str):
-                out.append(Evaluated(row, None, None, "strategy not found"))
-                continue
-            try:
-                strategy = parse_strategy(row["definition"])
-                state = _state(row["execution_state"])
-                decision = decide(strategy, state, market.for_strategy(strategy), cache,
-                                  make_id=lambda: str(uuid.uuid4()))
-                if persist and row["last_bar_ts"] == int(decision.evaluated_at.timestamp()):
-                    # Once per bar: a second evaluation of the same bar changes nothing.
-                    decision = replace(decision, new_orders=[], state=state,
-                                       notes=["already evaluated on this bar"])
-                out.append(Evaluated(row["id"], strategy, decision,
-                                     account_id=row["account_id"], user_id=row["user_id"]))
-            except TradewireError as exc:
-                out.append(Evaluated(row["id"], None, None, exc.message))
-        fetches = market.fetches
+    market = MarketData(deps.bars)  # bars are read after the transaction: sources may be remote
+    for row in rows:
+        if isinstance(row, str):
+            out.append(Evaluated(row, None, None, "strategy not found"))
+            continue
+        try:
+            strategy = parse_strategy(row["definition"])
+            state = _state(row["execution_state"])
+            decision = decide(strategy, state, market.for_strategy(strategy), cache,
+                              make_id=lambda: str(uuid.uuid4()))
+            if persist and row["last_bar_ts"] == int(decision.evaluated_at.timestamp()):
+                # Once per bar: a second evaluation of the same bar changes nothing.
+                decision = replace(decision, new_orders=[], state=state,
+                                   notes=["already evaluated on this bar"])
+            out.append(Evaluated(row["id"], strategy, decision,
+                                 account_id=row["account_id"], user_id=row["user_id"]))
+        except TradewireError as exc:
+            out.append(Evaluated(row["id"], None, None, exc.message))
+    fetches = market.fetches
     if persist:
         _save(out, deps)
     return out, fetches

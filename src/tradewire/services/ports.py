@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -120,6 +120,7 @@ class MarketCalendar(Protocol):
 
     def session_at_or_after(self, market: str, at: datetime) -> Session: ...
     def next_open(self, market: str, at: datetime) -> datetime: ...
+    def timezone(self, market: str) -> tzinfo: ...
 
 
 class Brokers(Protocol):
@@ -181,6 +182,9 @@ class UnitOfWork(Protocol):
     exit_plans: Any
     bars: Any
     strategies: Any
+    credentials: Any
+    risk: Any
+    flags: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -189,6 +193,14 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+class Sealer(Protocol):
+    """Encryption of broker credentials with keys kept outside the database."""
+
+    def seal(self, secret: dict[str, Any]) -> str: ...
+    def open(self, sealed: str) -> dict[str, Any]: ...
+    def reseal(self, sealed: str) -> str: ...  # the same secret under the current primary key
 
 
 class Secrets(Protocol):

@@ -69,6 +69,15 @@ def list_positions(principal: Principal, deps: Deps, page: Page, *,
         return uow.positions.list(ids, page)
 
 
+def visible_account(principal: Principal, deps: Deps, account_id: str) -> Account:
+    """The account, when the caller may see it; another's answers as a missing one (404)."""
+    with deps.uow(write=False) as uow:
+        account = uow.accounts.get(account_id)
+        if account is None or not principal.can_see(account):
+            raise NotFound(f"account {account_id} not found", code="ACCOUNT_NOT_FOUND")
+        return account
+
+
 def list_accounts(principal: Principal, deps: Deps, page: Page) -> list[Account]:
     with deps.uow(write=False) as uow:
         if principal.is_admin:

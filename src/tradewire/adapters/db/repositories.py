@@ -479,12 +479,80 @@ class AuditRepo(_Repo):
     def of_signal(self, signal_id: str) -> list[AuditEvent]:
         q = (select(t.audit_events).where(t.audit_events.c.signal_id == signal_id)
              .order_by(t.audit_events.c.seq))
+        return self._events(q)
+
+    def of_entity(self, entity: str, account_id: str) -> list[AuditEvent]:
+        a = t.audit_events.c
+        q = select(t.audit_events).where(a.entity == entity, a.account_id == account_id)
+        return self._events(q.order_by(a.seq))
+
+    def _events(self, q: Any) -> list[AuditEvent]:
         out = []
         for r in self.conn.execute(q):
             m = dict(r._mapping)
             m.pop("seq")
             out.append(AuditEvent(**{**m, "data": m["data"] or {}}))
         return out
+
+
+class CredentialRepo(_Repo):
+    """Sealed broker credentials, one per account (the repository never sees plaintext)."""
+
+    def put(self, account_id: str, ciphertext: str, now: datetime) -> None:
+        row = {"account_id": account_id, "ciphertext": ciphertext, "created_at": now,
+               "updated_at": now}
+        if not insert_ignore(self.conn, t.broker_credentials, row):
+            self.conn.execute(update(t.broker_credentials)
+                              .where(t.broker_credentials.c.account_id == account_id)
+                              .values(ciphertext=ciphertext, updated_at=now))
+
+    def get(self, account_id: str) -> str | None:
+        q = select(t.broker_credentials.c.ciphertext).where(
+            t.broker_credentials.c.account_id == account_id)
+        return self.conn.execute(q).scalar_one_or_none()
+
+    def all(self) -> list[tuple[str, str]]:
+        c = t.broker_credentials.c
+        return [(r.account_id, r.ciphertext)
+                for r in self.conn.execute(select(c.account_id, c.ciphertext)
+                                           .order_by(c.account_id))]
+
+
+class RiskRepo(_Repo):
+    def get(self, account_id: str) -> dict[str, Any] | None:
+        q = select(t.account_risk.c.limits).where(t.account_risk.c.account_id == account_id)
+        return self.conn.execute(q).scalar_one_or_none()
+
+    def put(self, account_id: str, limits: dict[str, Any], now: datetime) -> None:
+        row = {"account_id": account_id, "limits": limits, "updated_at": now}
+        if not insert_ignore(self.conn, t.account_risk, row):
+            self.conn.execute(update(t.account_risk)
+                              .where(t.account_risk.c.account_id == account_id)
+                              .values(limits=limits, updated_at=now))
+
+    def realized_at_start(self, account_id: str, session: str, realized_now: Decimal) -> Decimal:
+        """The account's realized P&L when `session` began: the first call in a session
+        records the total it is given."""
+        insert_ignore(self.conn, t.account_session_pnl, {
+            "account_id": account_id, "session": session, "realized_at_start": realized_now})
+        c = t.account_session_pnl.c
+        q = select(c.realized_at_start).where(c.account_id == account_id, c.session == session)
+        return Decimal(self.conn.execute(q).scalar_one())
+
+    def realized_total(self, account_id: str) -> Decimal:
+        q = select(t.positions.c.realized_pnl).where(t.positions.c.account_id == account_id)
+        return sum((Decimal(v) for v in self.conn.execute(q).scalars()), Decimal(0))
+
+    def open_positions(self, account_id: str) -> list[str]:
+        p = t.positions.c
+        q = select(p.symbol, p.qty).where(p.account_id == account_id)
+        return [r.symbol for r in self.conn.execute(q) if Decimal(r.qty) != 0]
+
+    def orders_since(self, account_id: str, since: datetime) -> int:
+        o = t.orders.c
+        q = (select(func.count()).select_from(t.orders)
+             .where(o.account_id == account_id, o.created_at >= since))
+        return int(self.conn.execute(q).scalar_one())
 
 
 class FlagRepo(_Repo):
@@ -781,12 +849,15 @@ class BarRepo(_Repo):
             self.conn.execute(stmt, rows[start:start + 5_000])
         return len(rows)
 
-    def latest(self, symbol: str, timeframe: str, limit: int) -> list[Bar]:
-        """The last `limit` bars, oldest first."""
+    def latest(self, symbol: str, timeframe: str, limit: int,
+               before: int | None = None) -> list[Bar]:
+        """The last `limit` bars (starting before `before`, epoch seconds), oldest first."""
         c = t.bars.c
         q = (select(c.ts, c.open, c.high, c.low, c.close, c.volume)
              .where(c.symbol == symbol, c.timeframe == timeframe)
              .order_by(c.ts.desc()).limit(limit))
+        if before is not None:
+            q = q.where(c.ts < before)
         return [Bar(*r) for r in reversed(self.conn.execute(q).all())]
 
     def count(self, symbol: str, timeframe: str) -> int:

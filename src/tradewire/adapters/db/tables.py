@@ -52,6 +52,29 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+broker_credentials = Table(
+    "broker_credential", metadata,
+    Column("account_id", ID, ForeignKey("account.id"), primary_key=True),
+    Column("ciphertext", Text, nullable=False),  # Fernet token of the JSON keys; key outside the DB
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+account_risk = Table(
+    "account_risk", metadata,
+    Column("account_id", ID, ForeignKey("account.id"), primary_key=True),
+    Column("limits", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The account's total realized P&L when a session began: today's loss is measured from it.
+account_session_pnl = Table(
+    "account_session_pnl", metadata,
+    Column("account_id", ID, ForeignKey("account.id"), primary_key=True),
+    Column("session", String(10), primary_key=True),  # the session's date, YYYY-MM-DD
+    Column("realized_at_start", ExactDecimal, nullable=False),
+)
+
 api_keys = Table(
     "api_key", metadata,
     Column("id", ID, primary_key=True),
@@ -190,6 +213,7 @@ audit_events = Table(
     Column("to_status", String(20), nullable=True),
     Column("data", JSON, nullable=True),
     Column("at", UTCDateTime, nullable=False),
+    Index("ix_audit_event_entity_account", "entity", "account_id"),
 )
 
 market_prices = Table(

@@ -49,6 +49,8 @@ class SqlUnitOfWork:
         self.exit_plans = r.ExitPlanRepo(c)
         self.bars = r.BarRepo(c)
         self.strategies = r.StrategyRepo(c)
+        self.credentials = r.CredentialRepo(c)
+        self.risk = r.RiskRepo(c)
         return self
 
     def commit(self) -> None:

@@ -12,6 +12,7 @@ from tradewire.entrypoints.api.deps import authenticate, container
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.entrypoints.api.views import PageQuery
 from tradewire.services import queries
+from tradewire.services import reconciliation as reconciling
 
 router = APIRouter(prefix="/api/v1", tags=["orders, positions, accounts"])
 
@@ -42,3 +43,24 @@ def list_accounts(request: Request, page: PageQuery) -> Response:
     principal = authenticate(c, request.headers, Scope.ACCOUNTS_READ)
     rows = queries.list_accounts(principal, c.deps, page)
     return JSON(views.paginated("accounts", [views.account(a) for a in rows], page), 200)
+
+
+@router.get("/accounts/{accountId}/reconciliation",
+            summary="Differences between the broker and tradewire, as last recorded")
+def reconciliation(request: Request, accountId: str) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.ACCOUNTS_READ)
+    account = queries.visible_account(principal, c.deps, accountId)
+    return JSON({"accountId": account.id,
+                 "differences": reconciling.standing(account.id, c.deps)}, 200)
+
+
+@router.post("/accounts/{accountId}/reconcile",
+             summary="Compare the broker's open orders and positions with tradewire's now")
+def reconcile_now(request: Request, accountId: str) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_WRITE)
+    account = queries.visible_account(principal, c.deps, accountId)
+    outcome = reconciling.reconcile_account(account, c.deps)
+    return JSON({"accountId": account.id, "updated": outcome.updated, "error": outcome.error,
+                 "differences": [d.to_dict() for d in outcome.differences]}, 200)
