@@ -30,6 +30,7 @@ from tradewire.services import (
     channels,
     credentials,
     reconciliation,
+    risk,
 )
 from tradewire.services.market_data import import_bars
 
@@ -50,6 +51,8 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 credentials_app = typer.Typer(help="The keys that seal broker credentials.", no_args_is_help=True)
+risk_app = typer.Typer(help="Risk limits per account.", no_args_is_help=True)
+app.add_typer(risk_app, name="risk")
 app.add_typer(credentials_app, name="credentials")
 console = Console(stderr=True, soft_wrap=True)
 
@@ -346,6 +349,65 @@ def backtest(strategy_file: Annotated[Path, typer.Argument(exists=True, dir_okay
     except TradewireError as exc:
         _fail(exc, as_json)
     _emit({**result.stats.to_dict(), "trades": len(result.trades)}, as_json)
+
+
+@risk_app.command("show")
+def risk_show(account: str, as_json: JsonOpt = False) -> None:
+    """An account's risk limits."""
+    c = _container()
+    try:
+        limits = risk.limits_of(account, c.deps)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"accountId": account, "limits": limits.to_dict()}, as_json)
+
+
+@risk_app.command("set")
+def risk_set(account: str,
+             limits: Annotated[str, typer.Option(
+                 help='JSON object of limits to change, e.g. \'{"max_position_qty": 100, '
+                      '"daily_loss_limit": 500}\' (null lifts one)')],
+             as_json: JsonOpt = False) -> None:
+    """Change some of an account's risk limits."""
+    c = _container()
+    try:
+        changes = json.loads(limits)
+        if not isinstance(changes, dict):
+            raise ValueError
+    except ValueError:
+        _fail(TradewireError("--limits must be a JSON object", code="INVALID_RISK_LIMITS"),
+              as_json)
+    try:
+        result = risk.set_limits(account, changes, c.deps)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"accountId": account, "limits": result.to_dict()}, as_json)
+
+
+@app.command("halt")
+def halt(account: Annotated[str | None, typer.Option(help="one account (default: all)")] = None,
+         as_json: JsonOpt = False) -> None:
+    """The kill switch: refuse new entries (exits still go) on one account or on all."""
+    _switch(account, True, as_json)
+
+
+@app.command("resume")
+def resume(account: Annotated[str | None, typer.Option(help="one account (default: all)")]
+           = None, as_json: JsonOpt = False) -> None:
+    """Lift the kill switch."""
+    _switch(account, False, as_json)
+
+
+def _switch(account: str | None, halted: bool, as_json: bool) -> None:
+    c = _container()
+    try:
+        if account is None:
+            risk.set_global_halt(halted, c.deps)
+        else:
+            risk.set_limits(account, {"halted": halted}, c.deps)
+    except TradewireError as exc:
+        _fail(exc, as_json)
+    _emit({"scope": account or "all", "halted": halted}, as_json)
 
 
 @app.command("reconcile")

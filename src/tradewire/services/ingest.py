@@ -108,7 +108,7 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
     if signal.execute_mode is ExecuteMode.IMMEDIATE:
         try:
             orders = orders_for(uow, signal, equity=equity, price_of=uow.market.last_price,
-                                now=now)
+                                now=now, calendar=deps.calendar)
         except Rejected as refused:
             return _reject_stored(signal, refused, uow, now, events)
         for order in orders:

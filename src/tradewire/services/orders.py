@@ -13,13 +13,16 @@ from tradewire.domain.signals import LinkKind, Signal
 from tradewire.domain.values import ZERO, new_id
 from tradewire.services.audit import order_event
 from tradewire.services.deps import Deps
-from tradewire.services.ports import UnitOfWork
+from tradewire.services.ports import MarketCalendar, UnitOfWork
+from tradewire.services.risk import check_order
 from tradewire.services.submit import record_reports, submit_after_commit
 
 
 def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
-               price_of: Callable[[str], Decimal | None], now: datetime) -> list[Order]:
-    """One order per leg, each sized and checked against the position and what is working."""
+               price_of: Callable[[str], Decimal | None], now: datetime,
+               calendar: MarketCalendar) -> list[Order]:
+    """One order per leg, each sized, checked against the position and what is working, and
+    against the account's risk limits (RiskRefused, a Rejected, names the limit)."""
     specs = [signal, *(leg_signal(signal, leg) for leg in signal.legs)]
     added: dict[str, Decimal] = {}
     out = []
@@ -28,10 +31,13 @@ def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
         working = uow.orders.working_qty(spec.account_id, spec.symbol)
         if counts_toward_working(signal):
             working += added.get(spec.symbol, ZERO)
+        position = uow.positions.get(spec.account_id, spec.symbol)
+        last = price_of(spec.symbol)
         order = entry_order(spec, order_id=new_id(), at=now, equity=equity,
-                            last_price=price_of(spec.symbol), working_qty=working,
-                            position=uow.positions.get(spec.account_id, spec.symbol))
+                            last_price=last, working_qty=working, position=position)
         order = linked(order, signal, index)
+        held = (position.qty if position is not None else ZERO) + working
+        check_order(uow, order, held, last, now, calendar)
         added[spec.symbol] = added.get(spec.symbol, ZERO) + order.side.sign * order.qty
         out.append(order)
     return out

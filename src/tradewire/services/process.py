@@ -62,7 +62,7 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
                            code="SIGNAL_EXPIRED")
         try:
             orders = orders_for(uow, current, equity=equity, price_of=uow.market.last_price,
-                                now=now)
+                                now=now, calendar=deps.calendar)
         except Rejected as refused:
             uow.signals.move(current, SignalStatus.REJECTED, now, reason=refused.message,
                              free_source_id=True)

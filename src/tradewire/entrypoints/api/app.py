@@ -19,6 +19,7 @@ from tradewire.entrypoints.api.routes import (
     market,
     partner_signals,
     read,
+    risk,
     signals,
     strategies,
 )
@@ -30,7 +31,8 @@ def create_app(container: Container) -> FastAPI:
                   description="Trading signals in, broker orders out.")
     app.state.container = container
     errors.install(app)
-    for module in (signals, ingest, execution, partner_signals, strategies, auth, market, read):
+    for module in (signals, ingest, execution, partner_signals, strategies, auth, market, read,
+                   risk):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
