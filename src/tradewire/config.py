@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     worker_poll_ms: int = Field(default=250, gt=0)
     paper: PaperSettings = PaperSettings()
     market_data: MarketDataSettings = MarketDataSettings()
+    # When set, /metrics asks for `Authorization: Bearer <token>`; unset, it is open.
+    metrics_token: SecretStr | None = None
+    log_format: str = Field(default="json", pattern="^(json|text)$")  # how serve/api/worker log
     # Fernet keys sealing broker credentials, comma separated, the first one sealing. Unset:
     # the keys file in the data dir (created on first use, 0600), which rotation rewrites.
     credential_keys: SecretStr | None = None

@@ -4,6 +4,7 @@ reconciliation and credential rotation."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,27 @@ def test_broker_keys_are_never_taken_as_command_line_values(cli: Cli) -> None:
     assert json.loads(missing.stdout)["code"] == "BROKER_CREDENTIALS_INVALID"
     unknown = cli.run("accounts", "create", "--name", "x", "--broker", "nope", "--json", ok=False)
     assert json.loads(unknown.stdout)["code"] == "UNKNOWN_BROKER"
+
+
+def test_an_online_backup_is_a_consistent_copy_and_never_overwrites(cli: Cli,
+                                                                    tmp_path: Path) -> None:
+    cli.json("accounts", "create", "--name", "kept")
+    dest = tmp_path / "backups" / "tw.db"
+    done = cli.json("db", "backup", str(dest))
+    assert done["database"] == "sqlite" and done["pages"] > 0
+    with sqlite3.connect(dest) as copy, sqlite3.connect(cli.data_dir / "tradewire.db") as live:
+        for table in ("account", "app_user", "api_key", "audit_event"):
+            query = f"SELECT count(*) FROM {table}"
+            assert copy.execute(query).fetchone() == live.execute(query).fetchone()
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    again = cli.run("db", "backup", str(dest), "--json", ok=False)
+    assert again.returncode == 1 and json.loads(again.stdout)["code"] == "BACKUP_FAILED"
+
+
+def test_a_postgresql_backup_points_at_pg_dump_without_the_password(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "data", "postgresql://tw:hunter2@127.0.0.1:5999/tw")
+    done = Cli(env, tmp_path).run("db", "backup", str(tmp_path / "x.dump"), "--json", ok=False)
+    assert done.returncode == 2
+    answer = json.loads(done.stdout)
+    assert answer["command"].startswith("pg_dump --format=custom")
+    assert "hunter2" not in done.stdout

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.test_strategy_evaluation import SEED_STRATEGY
-from tests.support import Server, make_caller, make_container
+from tests.support import Caller, Server, make_caller, make_container
 from tradewire.adapters.formats.bars import parse_csv
 from tradewire.adapters.market_data.csv_folder import CsvFolderBars
 from tradewire.adapters.market_data.sources import BarSources

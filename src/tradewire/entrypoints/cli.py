@@ -16,6 +16,7 @@ from rich.console import Console
 from tradewire import config
 from tradewire.adapters.brokers.registry import known_broker
 from tradewire.adapters.calendars import known_market
+from tradewire.adapters.db import backup
 from tradewire.adapters.formats import bars as bars_format
 from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.adapters.security import new_credential_key
@@ -23,6 +24,7 @@ from tradewire.bootstrap import Container, build
 from tradewire.domain.accounts import Scope
 from tradewire.domain.channels import AllocationType
 from tradewire.domain.errors import TradewireError
+from tradewire.entrypoints import logs
 from tradewire.services import (
     accounts,
     backtests,
@@ -112,12 +114,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     from tradewire.entrypoints.worker import Worker
 
     c = _container()
+    logs.configure(c.settings.log_format)
     created = _init(c)
     _welcome(created, host, port, c.settings.data_dir)
     worker = Worker(c)
     worker.start()
     try:
-        uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False,
+                    log_config=None)
     finally:
         worker.stop()
 
@@ -129,8 +133,10 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from tradewire.entrypoints.api.app import create_app
 
-    uvicorn.run(create_app(_container()), host=host, port=port, log_level="warning",
-                access_log=False)
+    c = _container()
+    logs.configure(c.settings.log_format)
+    uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False,
+                log_config=None)
 
 
 @app.command()
@@ -138,7 +144,9 @@ def worker() -> None:
     """The worker alone: due jobs, order submission, reconciliation."""
     from tradewire.entrypoints.worker import Worker
 
-    Worker(_container()).run_forever()
+    c = _container()
+    logs.configure(c.settings.log_format)
+    Worker(c).run_forever()
 
 
 BROKER_ENV = {"alpaca": {"key_id": "TRADEWIRE_BROKER_KEY_ID", "secret_key": "TRADEWIRE_BROKER_SECRET"},
@@ -463,6 +471,24 @@ def _write_keys(path: Path, keys: list[bytes]) -> None:
     tmp.touch(mode=0o600)
     tmp.write_text("".join(k.decode() + "\n" for k in keys))
     os.replace(tmp, path)
+
+
+@db_app.command("backup")
+def db_backup(dest: Path, as_json: JsonOpt = False) -> None:
+    """A consistent copy of the SQLite database while the service runs (PostgreSQL: prints
+    the pg_dump command to use)."""
+    settings = config.load()
+    url = settings.resolved_database_url()
+    source = backup.sqlite_path(url)
+    if source is None:
+        _emit({"database": "postgresql", "backup": "use pg_dump",
+               "command": backup.pg_dump_command(url, dest)}, as_json)
+        raise typer.Exit(2)
+    try:
+        pages = backup.backup_sqlite(source, dest)
+    except (FileExistsError, OSError, RuntimeError) as exc:
+        _fail(TradewireError(str(exc), code="BACKUP_FAILED"), as_json)
+    _emit({"database": "sqlite", "backup": str(dest), "pages": pages}, as_json)
 
 
 @db_app.command("upgrade")

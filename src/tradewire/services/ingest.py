@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -16,11 +17,14 @@ from tradewire.domain.jobs import Job, JobKind
 from tradewire.domain.orders import Order, OrderStatus
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import Action, ExecuteMode, QuantityType, Side, new_id
+from tradewire.services import logcontext
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.orders import orders_for, send_signal_orders
 from tradewire.services.ports import UnitOfWork
 from tradewire.services.submit import RESERVATION, claim_stored, reservation
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -51,6 +55,7 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
     `on_stored` runs inside the same transaction once a new signal is stored (a trigger
     row, for example), so both commit or neither does.
     """
+    logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
     equity = _equity_if_needed(signal, principal, deps)
     with deps.uow() as uow:
         result = _store(signal, principal, uow, deps, equity)
@@ -61,6 +66,7 @@ def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
             on_stored(uow, result.signal, deps.clock.now())
         uow.commit()
     deps.failpoint("signal-committed")
+    log.info("signal %s: %s", result.outcome.value, result.signal.status)
     if result.outcome is Outcome.CREATED and result.orders:
         # Sent here; a failure to send, and a fill that arms work, wake the worker themselves.
         sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed)

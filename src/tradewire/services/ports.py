@@ -185,6 +185,7 @@ class UnitOfWork(Protocol):
     credentials: Any
     risk: Any
     flags: Any
+    stats: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

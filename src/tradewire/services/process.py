@@ -11,6 +11,7 @@ from tradewire.domain.errors import NotFound, Rejected
 from tradewire.domain.orders import Order
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import QuantityType
+from tradewire.services import logcontext
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.orders import orders_for, send_signal_orders
@@ -47,6 +48,7 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
     `before_queue` runs first inside the same transaction and may raise to refuse (a one-use
     token is consumed there, so using it and queueing the order are one atomic step).
     """
+    logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
     equity = _equity(signal, deps)
     now = deps.clock.now()
     with deps.uow() as uow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from tradewire.domain.accounts import Account, Principal
 from tradewire.domain.audit import AuditEvent
@@ -53,6 +54,21 @@ def signal_detail(signal_id: str, principal: Principal, deps: Deps) -> SignalDet
         signal = visible_signal(uow, signal_id, principal)
         return SignalDetail(signal, uow.orders.of_signal(signal_id),
                             uow.jobs.of_signal(signal_id), uow.audit.of_signal(signal_id))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    signal: Signal
+    stages: dict[str, datetime | None]  # alert_at, received_at, decided_at, submitted_at, acked_at
+    events: list[AuditEvent]
+
+
+def signal_timeline(signal_id: str, principal: Principal, deps: Deps) -> Timeline:
+    """Every stage of a signal with its time: the measured stages, then every recorded event
+    (status changes, orders, fills) in the order they happened."""
+    with deps.uow(write=False) as uow:
+        signal = visible_signal(uow, signal_id, principal)
+        return Timeline(signal, uow.timings.of_signal(signal_id), uow.audit.of_signal(signal_id))
 
 
 def list_orders(principal: Principal, deps: Deps, page: Page, *, account_id: str | None = None,

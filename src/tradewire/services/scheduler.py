@@ -15,6 +15,7 @@ from tradewire.domain.intents import exit_order
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import new_id
+from tradewire.services import logcontext
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import UnitOfWork
@@ -35,7 +36,8 @@ def run_due_jobs(deps: Deps, limit: int = 100) -> int:
             job = uow.jobs.claim(job_id, deps.worker_id, now, now + deps.lease)
             uow.commit()
         if job is not None:
-            _run(job, deps)
+            with logcontext.scope(signal_id=job.signal_id, job_id=job.id):
+                _run(job, deps)
             ran += 1
     return ran
 

@@ -23,6 +23,7 @@ from tradewire.domain.positions import apply_fill as position_after
 from tradewire.domain.sessions import Session
 from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import OrderPurpose, OrderType, TimeInForce, new_id
+from tradewire.services import logcontext
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.exit_arming import Arming, on_order_filled
@@ -303,7 +304,8 @@ def submit_claimable(deps: Deps, limit: int = 50) -> int:
     with deps.uow(write=False) as uow:
         ids = uow.orders.claimable(deps.clock.now(), limit)
     for order_id in ids:
-        submit_order(order_id, deps)
+        with logcontext.scope(order_id=order_id):
+            submit_order(order_id, deps)
     return len(ids)
 
 

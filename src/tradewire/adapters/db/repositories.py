@@ -555,6 +555,28 @@ class RiskRepo(_Repo):
         return int(self.conn.execute(q).scalar_one())
 
 
+class StatsRepo(_Repo):
+    """Counts for the metrics endpoint, read when it is scraped."""
+
+    def orders_by_broker_status(self) -> list[tuple[str, str, int]]:
+        o, a = t.orders.c, t.accounts.c
+        q = (select(a.broker, o.status, func.count())
+             .select_from(t.orders.join(t.accounts, o.account_id == a.id))
+             .group_by(a.broker, o.status))
+        return [(r[0], r[1], int(r[2])) for r in self.conn.execute(q)]
+
+    def oldest_due_job(self, now: datetime) -> datetime | None:
+        j = t.jobs.c
+        q = select(func.min(j.due_at)).where(j.status == str(JobStatus.SCHEDULED), j.due_at <= now)
+        return self.conn.execute(q).scalar_one_or_none()
+
+    def recent_timings(self, limit: int) -> list[tuple[datetime | None, ...]]:
+        s = t.signal_timings.c
+        q = (select(s.received_at, s.decided_at, s.submitted_at, s.acked_at)
+             .where(s.received_at.is_not(None)).order_by(s.received_at.desc()).limit(limit))
+        return [tuple(r) for r in self.conn.execute(q)]
+
+
 class FlagRepo(_Repo):
     def get(self, key: str) -> str | None:
         q = select(t.service_flags.c.value).where(t.service_flags.c.key == key)

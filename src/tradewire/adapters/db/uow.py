@@ -51,6 +51,7 @@ class SqlUnitOfWork:
         self.strategies = r.StrategyRepo(c)
         self.credentials = r.CredentialRepo(c)
         self.risk = r.RiskRepo(c)
+        self.stats = r.StatsRepo(c)
         return self
 
     def commit(self) -> None:

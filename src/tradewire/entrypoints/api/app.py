@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 import tradewire
 from tradewire.bootstrap import Container
-from tradewire.entrypoints.api import errors, redaction
+from tradewire.entrypoints.api import errors, observability, redaction
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.entrypoints.api.limits import BodyLimit
 from tradewire.entrypoints.api.routes import (
@@ -53,5 +53,6 @@ def create_app(container: Container) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(Shed, max_in_flight=container.settings.max_in_flight)
+    observability.install(app, container)  # outermost: ids and counts for shed requests too
     redaction.install()
     return app

@@ -36,6 +36,10 @@ def _t(value: datetime | None) -> str | None:
     return iso_z(value) if value is not None else None
 
 
+def moment(value: datetime | None) -> str | None:
+    return _t(value)
+
+
 def _d(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 

@@ -94,6 +94,22 @@ def get_signal(signal_id: str, request: Request) -> Response:
     return JSON({"success": True, "signal": body}, 200)
 
 
+@router.get("/{signal_id}/timeline", summary="Every stage of a signal with its timestamp")
+def signal_timeline(signal_id: str, request: Request) -> Response:
+    c = container(request)
+    principal = authenticate(c, request.headers, Scope.SIGNALS_READ)
+    t = queries.signal_timeline(signal_id, principal, c.deps)
+    stages = [{"stage": name.removesuffix("_at"), "at": views.moment(at)}
+              for name, at in t.stages.items() if at is not None]
+    stages.sort(key=lambda s: s["at"])
+    received, acked = t.stages.get("received_at"), t.stages.get("acked_at")
+    return JSON({"success": True, "signalId": t.signal.id, "status": str(t.signal.status),
+                 "stages": stages,
+                 "latencyMs": (round((acked - received).total_seconds() * 1000, 3)
+                               if received and acked else None),
+                 "events": [views.event(e) for e in t.events]}, 200)
+
+
 @router.delete("/{signal_id}", summary="Cancel a pending or scheduled signal")
 def cancel_signal(signal_id: str, request: Request) -> Response:
     c = container(request)
