@@ -62,6 +62,24 @@ for _module in sorted(Path(__file__).parent.glob("venue_*.py")):
     VENUES.update(importlib.import_module(f"tests.contract.{_module.stem}").VENUES)
 
 
-@pytest.fixture(params=sorted(VENUES))
-def venue(request: pytest.FixtureRequest, container: Container, clock: ManualClock) -> Venue:
-    return VENUES[str(request.param)](container, clock)
+# The paper broker keeps its book in tradewire's database: it runs on SQLite and on
+# PostgreSQL. A fake broker server keeps its own book, so one database is enough for it.
+CASES = [pytest.param(("paper", "sqlite"), id="paper-sqlite"),
+         pytest.param(("paper", "postgres"), id="paper-postgres", marks=pytest.mark.postgres),
+         *(pytest.param((name, "sqlite"), id=name) for name in sorted(VENUES) if name != "paper")]
+
+
+@pytest.fixture(params=CASES)
+def venue_case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def db_kind(venue_case: tuple[str, str]) -> str:
+    """Overrides tests/conftest.py's: the database follows the venue case."""
+    return venue_case[1]
+
+
+@pytest.fixture
+def venue(venue_case: tuple[str, str], container: Container, clock: ManualClock) -> Venue:
+    return VENUES[venue_case[0]](container, clock)

@@ -21,6 +21,9 @@ class BrokerCapabilities:
     shorting: bool = True
     netting: bool = True  # one position per symbol (a flip is refused or split)
     client_order_id_max: int = 48
+    # A market order sent before the market has traded waits for the first trade (True), or
+    # ends at once unfilled (False: an exchange with no liquidity expires it).
+    market_rests_without_price: bool = True
     markets: tuple[str, ...] = field(default=())  # calendars it trades on; empty: any
 
     def supports(self, order_type: OrderType, tif: TimeInForce) -> bool:
@@ -34,4 +37,5 @@ class BrokerCapabilities:
             "native_trailing": self.native_trailing, "bracket": self.bracket, "oco": self.oco,
             "fractional": self.fractional, "shorting": self.shorting, "netting": self.netting,
             "client_order_id_max": self.client_order_id_max,
+            "market_rests_without_price": self.market_rests_without_price,
         }
