@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 import tradewire
 from tradewire.bootstrap import Container
+from tradewire.entrypoints import web
 from tradewire.entrypoints.api import errors, observability, redaction
 from tradewire.entrypoints.api.errors import JSON
 from tradewire.entrypoints.api.limits import BodyLimit
@@ -34,6 +35,7 @@ def create_app(container: Container) -> FastAPI:
     for module in (signals, ingest, execution, partner_signals, strategies, auth, market, read,
                    risk):
         app.include_router(module.router)
+    web.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz() -> Response:
