@@ -40,5 +40,22 @@ unit: install
 bench: install
 	$(BIN)/python -m bench
 
+# The long crash runs (docs/reliability.md): the crash harness of tests/e2e/test_crash_harness.py
+# at soak size (SOAK_KILLS kills on SQLite and again on PostgreSQL), bounded by SOAK_TIMEOUT.
+# Each database's `lost= duplicated= stuck= kills=` line goes to $(SOAK_OUT).
+SOAK_KILLS ?= 25
+SOAK_SECONDS ?= 300
+SOAK_TIMEOUT ?= 900
+SOAK_OUT ?= docs/reliability-results.txt
+.PHONY: soak
+soak: install
+	@rm -f $(SOAK_OUT).part; touch $(SOAK_OUT).part; rc=0; \
+	TW_SOAK_KILLS=$(SOAK_KILLS) TW_SOAK_SECONDS=$(SOAK_SECONDS) TW_SOAK_MAX_GAP=6 \
+	  TW_SOAK_RESULTS=$(SOAK_OUT).part timeout -s INT -k 30 $(SOAK_TIMEOUT) \
+	  $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests/e2e/test_crash_harness.py || rc=$$?; \
+	{ echo "# make soak SOAK_KILLS=$(SOAK_KILLS) SOAK_SECONDS=$(SOAK_SECONDS)" \
+	    "SOAK_TIMEOUT=$(SOAK_TIMEOUT): exit $$rc"; cat $(SOAK_OUT).part; } > $(SOAK_OUT); \
+	rm -f $(SOAK_OUT).part; cat $(SOAK_OUT); exit $$rc
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

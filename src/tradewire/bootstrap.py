@@ -16,6 +16,7 @@ from tradewire.adapters.calendars import ExchangeCalendars
 from tradewire.adapters.clock import SystemClock
 from tradewire.adapters.db import migrate
 from tradewire.adapters.db.engine import Database, connect
+from tradewire.adapters.db.notify import PgNotifier, is_postgres
 from tradewire.adapters.db.uow import SqlUnitOfWorkFactory
 from tradewire.adapters.market_data.csv_folder import CsvFolderBars
 from tradewire.adapters.market_data.db import DbBars
@@ -38,9 +39,14 @@ class Container:
     secrets: SecretBox
     paper: PaperBroker
     wake_event: threading.Event = field(default_factory=threading.Event)
+    role: str = "all"
 
     def close(self) -> None:
         self.db.engine.dispose()
+
+
+def _no_wake() -> None:
+    return None
 
 
 def _failpoints(names: str) -> Callable[[str], None]:
@@ -81,7 +87,9 @@ def _plain(value: SecretStr | None) -> str | None:
 
 
 def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = True,
-          worker_id: str = "local") -> Container:
+          worker_id: str = "local", role: str = "all") -> Container:
+    """`role`: "all" (one process: API, worker and trigger book together), "api" (scale-out:
+    wakes the workers over LISTEN/NOTIFY, leaves exits to them) or "worker"."""
     clock = clock or SystemClock()
     db = connect(settings.resolved_database_url())
     if migrate_db:
@@ -90,15 +98,20 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     paper = PaperBroker(db, clock, calendar, FillModel(fee_bps=settings.paper.fee_bps,
                                              slippage_bps=settings.paper.slippage_bps))
     wake_event = threading.Event()
+    wake: Callable[[], None] = wake_event.set
+    if role == "api" and is_postgres(db):
+        wake = PgNotifier(db)
+    elif role == "api":
+        wake = _no_wake  # SQLite: the workers' poll finds the work
     uow = SqlUnitOfWorkFactory(db)
     sealer = CredentialSealer(settings.resolved_credential_keys())
     brokers = BrokerRegistry(paper, CredentialSource(uow, sealer))
     deps = Deps(uow=uow, clock=clock, brokers=brokers, prices=DbMarketPrices(db),
                 calendar=calendar, bars=bar_sources(settings.market_data, uow),
-                wake=wake_event.set,
-                worker_id=worker_id, failpoint=_failpoints(settings.failpoints), sealer=sealer)
-    if migrate_db:
+                wake=wake, worker_id=worker_id, failpoint=_failpoints(settings.failpoints),
+                sealer=sealer, exits_here=role == "all")
+    if migrate_db and role == "all":
         load_armed(deps)
     return Container(settings=settings, db=db, deps=deps,
                      secrets=SecretBox(settings.resolved_secret_key()), paper=paper,
-                     wake_event=wake_event)
+                     wake_event=wake_event, role=role)

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tradewire.adapters.notify import NotificationSettings
+
 
 class PaperSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     market_data: MarketDataSettings = MarketDataSettings()
     # When set, /metrics asks for `Authorization: Bearer <token>`; unset, it is open.
     metrics_token: SecretStr | None = None
+    notifications: NotificationSettings = NotificationSettings()
     log_format: str = Field(default="json", pattern="^(json|text)$")  # how serve/api/worker log
     # Fernet keys sealing broker credentials, comma separated, the first one sealing. Unset:
     # the keys file in the data dir (created on first use, 0600), which rotation rewrites.

@@ -120,7 +120,7 @@ def _furnish(c: Container, admin_id: str, account_id: str) -> None:
     channels.subscribe(channel.id, account_id, c.deps, allocation=Decimal(1000))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("browser")
     clock = SteppingClock(OPEN)
@@ -138,7 +138,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         c.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `make browser` "
@@ -147,7 +147,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True,
                                    timeout=30_000)
@@ -173,7 +173,7 @@ def sign_in(page: Page, world: World) -> None:
     page.wait_for_url("**/ui")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signed_in(browser: Browser, world: World) -> dict[str, Any]:
     """The admin's session cookie, signed in once through the form (argon2 is slow on purpose)."""
     ctx = new_context(browser, world)

@@ -38,7 +38,7 @@ SETTLE_TIMEOUT_S = 15
 # sweep (the request's reservation, services/submit.py RESERVATION = 10 s), plus a margin.
 OUTBOX_TIMEOUT_S = 30
 # A market that never closes, so market orders are sent at once whatever the wall clock says
-# (on XNYS, the bootstrap account's market, they would be held for the next open).
+# (the bootstrap account is 24/7 too; this one makes the choice explicit).
 SYMBOL = "BTC/USDT"
 TLS = ssl.create_default_context()  # httpx builds one per client otherwise (about 30 ms)
 _ids = itertools.count(1)

@@ -27,6 +27,7 @@ from tradewire.bootstrap import Container
 from tradewire.domain.errors import Rejected
 from tradewire.domain.orders import OrderStatus
 from tradewire.domain.values import OrderType, Side, TimeInForce
+from tradewire.entrypoints.worker import Worker
 from tradewire.services import accounts
 from tradewire.services.credentials import CredentialSource
 from tradewire.services.ports import BrokerOrder, BrokerUnavailable, OrderRequest, Page
@@ -583,3 +584,36 @@ def test_an_order_alpaca_hides_for_a_while_is_found_by_the_sweep_not_sent_again(
     (theirs,) = desk.orders()
     assert ours.broker_order_id == theirs["id"]
     assert len(desk.sent()) == 1
+
+
+def test_the_worker_follows_alpacas_stream_and_records_fills_without_polling(
+        client: httpx.Client, container: Container, alice: Caller, fake: FakeAlpaca) -> None:
+    desk = new_desk(fake)
+    broker = AlpacaBroker(CredentialSource(container.deps.uow, container.deps.sealer),
+                          stream_url=fake.stream_url, **FAST)
+    container.deps.brokers.register("alpaca", broker)
+    account = accounts.create_account(
+        alice.user_id, "alpaca", broker="alpaca", cash=D(100000), deps=container.deps,
+        secret={"key_id": desk.keys.key_id, "secret_key": desk.keys.secret_key, "paper": True,
+                "base_url": fake.url})
+    worker = Worker(container)
+    try:
+        assert worker.streams.refresh() == 1
+        assert worker.streams.refresh() == 0  # one stream per account
+        wait_until(lambda: fake.listening(desk.keys) == 1, "the worker's stream listens")
+        desk.trade("AAPL", "105")
+        r = client.post("/api/v1/signals", headers=alice.headers, json={
+            "symbol": "AAPL", "action": "openLong", "accountId": account.id, "quantity": 10,
+            "orderType": "limit", "limitPrice": 100, "timeInForce": "gtc",
+            "executeMode": "immediate"})
+        assert r.status_code == 201, r.text
+        (ours,) = tradewire_orders(container, account.id)
+        assert ours.status is OrderStatus.ACCEPTED
+        desk.trade("AAPL", "99")  # Alpaca fills it; only the stream tells tradewire
+        wait_until(lambda: tradewire_orders(container, account.id)[0].status
+                   is OrderStatus.FILLED, "the fill arrives through the stream")
+        with container.deps.uow(write=False) as uow:
+            assert uow.positions.get(account.id, "AAPL").qty == D(10)
+    finally:
+        worker.stop()
+    wait_until(lambda: fake.listening(desk.keys) == 0, "the stream is closed")

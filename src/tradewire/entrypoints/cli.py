@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-import backtesting.test as backtesting_samples
 import typer
 from rich.console import Console
 
@@ -61,8 +61,8 @@ console = Console(stderr=True, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
 
 
-def _container() -> Container:
-    return build(config.load(), worker_id=f"{socket.gethostname()}:{os.getpid()}")
+def _container(role: str = "all") -> Container:
+    return build(config.load(), worker_id=f"{socket.gethostname()}:{os.getpid()}", role=role)
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -128,12 +128,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 @app.command()
 def api(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """The API alone (run `tradewire worker` beside it)."""
+    """The API alone (run `tradewire worker` beside it): on PostgreSQL it wakes the workers
+    with NOTIFY, and leaves the exits of positions to them."""
     import uvicorn
 
     from tradewire.entrypoints.api.app import create_app
 
-    c = _container()
+    c = _container("api")
     logs.configure(c.settings.log_format)
     uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False,
                 log_config=None)
@@ -144,9 +145,17 @@ def worker() -> None:
     """The worker alone: due jobs, order submission, reconciliation."""
     from tradewire.entrypoints.worker import Worker
 
-    c = _container()
+    c = _container("worker")
     logs.configure(c.settings.log_format)
-    Worker(c).run_forever()
+    w = Worker(c)
+    w.listen()
+    w.start_notifier()
+    signal.signal(signal.SIGTERM, lambda *_: w.stop_soon())
+    try:
+        w.run_forever()
+    finally:
+        if w.triggers is not None:
+            w.triggers.release(c.deps)
 
 
 BROKER_ENV = {"alpaca": {"key_id": "TRADEWIRE_BROKER_KEY_ID", "secret_key": "TRADEWIRE_BROKER_SECRET"},
@@ -504,6 +513,8 @@ SAMPLES = (("GOOG.csv", "GOOG", "1d"), ("EURUSD.csv", "EUR/USD", "1h"))
 
 def _load_samples(c: Container) -> dict[str, int]:
     """The `backtesting` package's sample bars, so a first start has data to evaluate."""
+    import backtesting.test as backtesting_samples  # plotting libraries: only when loading
+
     folder = Path(backtesting_samples.__file__).parent
     loaded = {}
     for name, symbol, tf in SAMPLES:
@@ -540,7 +551,8 @@ def _welcome(created: dict[str, Any], host: str, port: int, data_dir: Path) -> N
     else:
         key, account = "<your API key>", "<your account id>"
         console.print(f"Credentials from the first start are in {data_dir}/initial-credentials.json")
-    console.print(f"\ntradewire on {base}  (API docs: {base}/docs)\nSend a first signal:\n"
+    console.print(f"\ntradewire on {base}  (dashboard: {base}/ui, API docs: {base}/docs)\n"
+                  "The first paper account trades around the clock. Send a first signal:\n"
                   f"  curl -s -X POST {base}/api/v1/market/prices -H 'X-API-Key: {key}' "
                   "-H 'Content-Type: application/json' -d '{\"symbol\":\"AAPL\",\"price\":190}'\n"
                   f"  curl -s -X POST {base}/api/v1/signals -H 'X-API-Key: {key}' "

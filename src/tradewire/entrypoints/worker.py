@@ -5,17 +5,75 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
+from tradewire.adapters.db.notify import is_postgres, listen
+from tradewire.adapters.notify import build_senders
 from tradewire.bootstrap import Container
+from tradewire.services import notifications
 from tradewire.services.evaluation import auto_evaluate
+from tradewire.services.partitioned_exits import WorkerTriggers
+from tradewire.services.ports import BrokerOrder, Page
 from tradewire.services.reconciliation import reconcile_all
 from tradewire.services.scheduler import run_due_jobs
-from tradewire.services.submit import apply_clock, reconcile_open_orders, submit_claimable
+from tradewire.services.submit import (
+    apply_clock,
+    reconcile_open_orders,
+    record_reports,
+    submit_claimable,
+)
 
 log = logging.getLogger("tradewire.worker")
 RECONCILE_EVERY_S = 5.0  # orders tradewire holds open, looked up one by one
 FULL_RECONCILE_EVERY_S = 60.0  # every real broker account: open orders and positions compared
+STREAM_RETRY_S = 5.0  # a broker stream that ended is reopened after this pause
 STRATEGIES_EVERY_S = 15.0  # enabled strategies look for a newly closed bar this often
+
+
+class Streams:
+    """Order updates pushed by brokers that have a stream (Alpaca's trade updates), one thread
+    per account, recorded like any report. Polling and reconciliation stay as the net under
+    them: a dropped stream is reopened, and what it missed the next poll finds."""
+
+    def __init__(self, container: Container, stop: threading.Event) -> None:
+        self.c = container
+        self.stop = stop
+        self.threads: dict[str, threading.Thread] = {}
+
+    def refresh(self) -> int:
+        """Start a stream for every account whose broker has one and that has none yet."""
+        with self.c.deps.uow(write=False) as uow:
+            accounts = uow.accounts.list(None, None, Page(limit=10_000))
+        started = 0
+        for account in accounts:
+            if account.broker == "paper" or (
+                    account.id in self.threads and self.threads[account.id].is_alive()):
+                continue
+            try:
+                broker = self.c.deps.brokers.for_account(account)
+            except Exception as exc:  # not configured here: polling covers it
+                log.debug("no stream for account %s: %s", account.id, type(exc).__name__)
+                continue
+            if not hasattr(broker, "stream_updates"):
+                continue
+            thread = threading.Thread(target=self._follow, args=(broker, account.id), daemon=True,
+                                      name=f"tradewire-stream-{account.id}")
+            self.threads[account.id] = thread
+            thread.start()
+            started += 1
+        return started
+
+    def _follow(self, broker: Any, account_id: str) -> None:
+        def on_report(report: BrokerOrder) -> None:
+            record_reports([(report.client_order_id, report)], self.c.deps)
+
+        while not self.stop.is_set():
+            try:
+                broker.stream_updates(account_id, on_report, self.stop)
+            except Exception as exc:
+                log.warning("order stream of account %s ended: %s", account_id,
+                            type(exc).__name__)
+            self.stop.wait(STREAM_RETRY_S)
 
 
 class Worker:
@@ -25,17 +83,26 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._last_reconcile = 0.0
         self._last_full = 0.0  # the first pass reconciles at start
+        # Scale-out: this worker's share of the trigger engine (the API processes leave
+        # exits to the workers). In one process the API's own trigger book does it.
+        self.triggers = WorkerTriggers() if container.role == "worker" else None
+        self.streams = Streams(container, self._stop)
+        self._senders = build_senders(container.settings.notifications)
+        self._notifier: threading.Thread | None = None
         self._last_strategies = 0.0
 
     def run_once(self) -> int:
         """One pass over every kind of work; returns how much it did."""
         done = apply_clock(self.c.deps) + run_due_jobs(self.c.deps) + submit_claimable(self.c.deps)
+        if self.triggers is not None:
+            done += self.triggers.run(self.c.deps)
         if time.monotonic() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._last_reconcile = time.monotonic()
             done += reconcile_open_orders(self.c.deps)
         if time.monotonic() - self._last_full >= FULL_RECONCILE_EVERY_S or not self._last_full:
             self._last_full = time.monotonic()
             done += sum(o.updated for o in reconcile_all(self.c.deps, include_paper=False))
+            self.streams.refresh()
         if time.monotonic() - self._last_strategies >= STRATEGIES_EVERY_S:
             self._last_strategies = time.monotonic()
             done += auto_evaluate(self.c.deps)
@@ -53,13 +120,50 @@ class Worker:
             if not busy:
                 self.c.wake_event.wait(poll)
 
+    def notify_once(self) -> int:
+        """Turn new audit events into deliveries, then send what is due (bounded in time)."""
+        return (notifications.collect(self.c.deps)
+                + notifications.dispatch(self.c.deps, self._senders, max_seconds=5.0))
+
+    def notify_forever(self) -> None:
+        """Notifications in their own thread: a slow receiver never holds up orders or exits."""
+        poll = max(self.c.settings.worker_poll_ms / 1000, 0.5)
+        while not self._stop.is_set():
+            try:
+                busy = self.notify_once()
+            except Exception:
+                log.exception("notification pass failed; retrying")
+                busy = 0
+            if not busy:
+                self._stop.wait(poll)
+
+    def start_notifier(self) -> None:
+        self._notifier = threading.Thread(target=self.notify_forever, name="tradewire-notify",
+                                          daemon=True)
+        self._notifier.start()
+
+    def stop_soon(self) -> None:
+        """From a signal handler: end the loop after this pass."""
+        self._stop.set()
+        self.c.wake_event.set()
+
+    def listen(self) -> None:
+        """Wake on PostgreSQL notifications from the API processes (scale-out)."""
+        if is_postgres(self.c.db):
+            listen(self.c.db, self.c.wake_event, self._stop)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="tradewire-worker",
                                         daemon=True)
         self._thread.start()
+        self.start_notifier()
 
     def stop(self) -> None:
         self._stop.set()
         self.c.wake_event.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._notifier is not None:
+            self._notifier.join(timeout=10)
+        if self.triggers is not None:
+            self.triggers.release(self.c.deps)

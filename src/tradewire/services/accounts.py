@@ -139,7 +139,10 @@ def bootstrap(deps: Deps, secrets: Secrets, *, cash: Decimal = Decimal(100_000))
             return Bootstrap(created=False)
     password = stdlib_secrets.token_urlsafe(18)
     admin = create_user("admin", password, is_admin=True, deps=deps, secrets=secrets)
-    account = create_account(admin.id, "paper", broker="paper", cash=cash, deps=deps)
+    # Around the clock, so a first signal fills whatever the hour; an account on an exchange's
+    # hours is one `tradewire accounts create --market XNYS` away.
+    account = create_account(admin.id, "paper", broker="paper", cash=cash, deps=deps,
+                             market="24/7")
     _, key = create_api_key(admin.id, DEFAULT_KEY_SCOPES, None, deps=deps, secrets=secrets)
     _, token = create_access_token(account.id, deps, secrets)
     return Bootstrap(True, account.id, key, token, admin.username, password)

@@ -26,6 +26,10 @@ class ArmedExits:
         with self._lock:
             return self._book.on_tick(symbol, price)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._book = TriggerBook()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._book)

@@ -32,5 +32,8 @@ class Deps:
     # Called at named points; the reliability tests make it kill the process there.
     failpoint: Callable[[str], None] = field(default=lambda name: None)
     sealer: Sealer | None = None  # broker credentials; None: only keyless brokers (paper)
+    # False in an API process of the scale-out mode: its ticks are evaluated by the workers
+    # that hold the symbols' partitions (services/partitioned_exits.py), not here.
+    exits_here: bool = True
     lease: timedelta = timedelta(seconds=30)
     worker_id: str = "local"

@@ -15,10 +15,12 @@ from typing import Any
 
 from tradewire.domain.exit_plan import ExitAction, ExitKind, levels, on_price
 from tradewire.domain.orders import Order, client_order_id
+from tradewire.domain.risk import RiskRefused
 from tradewire.domain.values import OrderPurpose, OrderType, Side, TimeInForce, new_id
 from tradewire.services.audit import order_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import Tick, UnitOfWork
+from tradewire.services.risk import check_order
 from tradewire.services.submit import submit_order
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,15 @@ def _evaluate(signal_id: str, price: Decimal, deps: Deps) -> int:
         if stored is None or not stored.active or stored.state is None:
             return 0
         actions, state = on_price(stored.plan, stored.state, price)
-        orders = [_order(stored, action, i, uow, now) for i, action in enumerate(actions)]
-        orders = [o for o in orders if o is not None]
-        for order in orders:
+        made = ((_order(stored, action, i, uow, now), action) for i, action in enumerate(actions))
+        placed = [(o, a) for o, a in made
+                  if o is not None and _allowed(o, price, uow, now, deps)]
+        orders = [o for o, _ in placed]
+        for order, action in placed:
             if uow.orders.by_client_id(order.client_order_id) is None:
                 uow.orders.add(order)
-                uow.audit.add(order_event(order, "OrderCreated", now, trigger=str(price)))
+                uow.audit.add(order_event(order, "OrderCreated", now, trigger=str(price),
+                                          exit=str(action.kind)))
         if not uow.exit_plans.save(stored, state=state, active=not state.closed, at=now):
             return 0  # another evaluator moved it first; its orders stand
         if orders:
@@ -71,6 +76,21 @@ def _evaluate(signal_id: str, price: Decimal, deps: Deps) -> int:
     for order in orders:
         submit_order(order.id, deps)
     return len(orders)
+
+
+def _allowed(order: Order, price: Decimal, uow: UnitOfWork, now: datetime, deps: Deps) -> bool:
+    """A rebuy or DCA level adds to the position: the account's risk limits apply to it as to
+    any entry. A refused add is recorded and dropped; its level is spent."""
+    if order.purpose is not OrderPurpose.ENTRY:
+        return True
+    held = uow.positions.get(order.account_id, order.symbol).qty
+    try:
+        check_order(uow, order, held, price, now, deps.calendar)
+    except RiskRefused as refused:
+        uow.audit.add(order_event(order, "AddRefused", now, code=refused.code,
+                                  reason=refused.message))
+        return False
+    return True
 
 
 def _order(stored: Any, action: ExitAction, index: int, uow: UnitOfWork,

@@ -185,7 +185,9 @@ class UnitOfWork(Protocol):
     credentials: Any
     risk: Any
     flags: Any
+    notifications: Any
     stats: Any
+    trigger_leases: Any
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

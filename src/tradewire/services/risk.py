@@ -29,13 +29,12 @@ def check_order(uow: UnitOfWork, order: Order, position_qty: Decimal, price: Dec
         return  # no limits set: nothing to gather
     limits = RiskLimits.from_dict(raw) if raw is not None else RiskLimits()
     account: Account = uow.accounts.get(order.account_id)
-    session = calendar.session_at_or_after(account.market, now)
     local = now.astimezone(calendar.timezone(account.market))
     loss = ZERO
     if limits.daily_loss_limit is not None:
         realized = uow.risk.realized_total(account.id)
-        key = session.open_at.astimezone(calendar.timezone(account.market)).date().isoformat()
-        loss = uow.risk.realized_at_start(account.id, key, realized) - realized
+        loss = uow.risk.realized_at_start(account.id, session_key(account, now, calendar),
+                                          realized) - realized
     others = [s for s in uow.risk.open_positions(account.id) if s != order.symbol]
     exposure = Exposure(
         position_qty=position_qty, price=order.limit_price or order.stop_price or price,
@@ -45,6 +44,21 @@ def check_order(uow: UnitOfWork, order: Order, position_qty: Decimal, price: Dec
         loss_today=loss, local_time=local.time())
     check(limits, symbol=order.symbol, side=order.side, qty=order.qty, exposure=exposure,
           global_halt=halted)
+
+
+def session_key(account: Account, now: datetime, calendar: MarketCalendar) -> str:
+    session = calendar.session_at_or_after(account.market, now)
+    return session.open_at.astimezone(calendar.timezone(account.market)).date().isoformat()
+
+
+def note_session_start(uow: UnitOfWork, account_id: str, now: datetime,
+                       calendar: MarketCalendar) -> None:
+    """Before a fill changes an account's realized P&L: the first change of a session records
+    where the session started, so today's loss counts every fill of the day (exits the engine
+    fired included), whenever a daily limit is set."""
+    account: Account = uow.accounts.get(account_id)
+    uow.risk.realized_at_start(account_id, session_key(account, now, calendar),
+                               uow.risk.realized_total(account_id))
 
 
 def limits_of(account_id: str, deps: Deps) -> RiskLimits:

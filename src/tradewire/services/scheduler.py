@@ -25,20 +25,21 @@ from tradewire.services.submit import submit_order
 log = logging.getLogger(__name__)
 
 
-def run_due_jobs(deps: Deps, limit: int = 100) -> int:
-    """Claim and run every due job. Returns how many ran."""
-    now = deps.clock.now()
-    with deps.uow(write=False) as uow:
-        due = uow.jobs.due(now, limit)
+def run_due_jobs(deps: Deps, limit: int = 100, batch: int = 10) -> int:
+    """Claim due jobs a few at a time (each batch in one transaction) and run them. Returns
+    how many ran."""
     ran = 0
-    for job_id in due:
+    while ran < limit:
+        now = deps.clock.now()
         with deps.uow() as uow:
-            job = uow.jobs.claim(job_id, deps.worker_id, now, now + deps.lease)
+            jobs = uow.jobs.claim_due(deps.worker_id, now, now + deps.lease, min(batch, limit - ran))
             uow.commit()
-        if job is not None:
+        if not jobs:
+            break
+        for job in jobs:
             with logcontext.scope(signal_id=job.signal_id, job_id=job.id):
                 _run(job, deps)
-            ran += 1
+        ran += len(jobs)
     return ran
 
 

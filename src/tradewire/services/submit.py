@@ -35,6 +35,7 @@ from tradewire.services.ports import (
     Page,
     UnitOfWork,
 )
+from tradewire.services.risk import note_session_start
 
 AUCTIONS = frozenset({TimeInForce.OPG, TimeInForce.CLS})  # orders made to wait for a bell
 log = logging.getLogger(__name__)
@@ -171,8 +172,12 @@ def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> li
     """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
     now = deps.clock.now()
     armings: list[Arming] = []
+    # Position rows are locked in one order (by symbol) so two batches never deadlock.
+    order = sorted(range(len(reports)), key=lambda i: (reports[i][1].symbol or "", reports[i][0]))
+    out: list[Order | None] = [None] * len(reports)
     with deps.uow() as uow:
-        out = [_record(uow, coid, report, now, deps, armings) for coid, report in reports]
+        for i in order:
+            out[i] = _record(uow, reports[i][0], reports[i][1], now, deps, armings)
         uow.commit()
     for key, symbol, below, above in armings:
         deps.exits.arm(key, symbol, below, above)
@@ -194,6 +199,10 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
         if not uow.fills.add_unique(fill):
             continue  # a redelivered fill
         order = apply_fill(order, fill)
+        # Two processes recording fills of one symbol at once must not both read the old
+        # position and each write their own sum (a lost update): the row is locked first.
+        uow.positions.lock(order.account_id, order.symbol, now)
+        note_session_start(uow, order.account_id, now, deps.calendar)
         position = position_after(uow.positions.get(order.account_id, order.symbol), fill)
         uow.positions.save(position, now)
         events.append(order_event(order, "OrderFilled", now, fill_id=fill.fill_id,
@@ -300,9 +309,12 @@ def _closing_session(deps: Deps, market: str, at: datetime) -> Session:
 
 
 def submit_claimable(deps: Deps, limit: int = 50) -> int:
-    """The sweep: send every stored order no live submitter holds. Returns how many it tried."""
-    with deps.uow(write=False) as uow:
-        ids = uow.orders.claimable(deps.clock.now(), limit)
+    """The sweep: send every stored order no live submitter holds. Returns how many it tried.
+    The orders are reserved for this worker first, so sweeps of other workers skip them."""
+    now = deps.clock.now()
+    with deps.uow() as uow:
+        ids = uow.orders.reserve(deps.worker_id, now, now + deps.lease, limit)
+        uow.commit()
     for order_id in ids:
         with logcontext.scope(order_id=order_id):
             submit_order(order_id, deps)

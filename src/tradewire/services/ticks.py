@@ -16,5 +16,8 @@ def apply_ticks(ticks: Sequence[Tick], deps: Deps) -> int:
     reports = [r for broker in deps.brokers.price_driven() for r in broker.on_ticks(ticks)]
     if reports:
         record_reports(reports, deps)
+    if not deps.exits_here:
+        deps.wake()  # the workers holding these symbols evaluate their exits
+        return len(reports)
     return len(reports) + exit_engine.on_ticks(ticks, deps)
 

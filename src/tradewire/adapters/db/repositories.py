@@ -309,20 +309,29 @@ class OrderRepo(_Repo):
              .where(o.id == order_id, or_(o.hold_until.is_(None), o.hold_until <= now), or_(
                  and_(o.status == str(OrderStatus.NEW), or_(
                      o.lease_until.is_(None), o.lease_until < now, o.lease_owner == owner)),
-                 and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
+                 and_(o.status == str(OrderStatus.SUBMITTING),
+                      or_(o.lease_until < now, o.lease_owner == owner))))
              .values(status=str(OrderStatus.SUBMITTING), lease_owner=owner,
                      lease_until=lease_until, attempts=o.attempts + 1, updated_at=now,
                      submitted_at=func.coalesce(o.submitted_at, now)))
         return self.conn.execute(q).rowcount == 1
 
     def claimable(self, now: datetime, limit: int) -> list[str]:
+        return list(self.conn.execute(_claimable(now, limit)).scalars())
+
+    def reserve(self, owner: str, now: datetime, until: datetime, limit: int) -> list[str]:
+        """The sweep's share of the orders no live submitter holds: leased to `owner` (their
+        status unchanged) so other workers pass them by. On PostgreSQL the rows are picked
+        with FOR UPDATE SKIP LOCKED: concurrent sweeps split the work instead of racing."""
         o = t.orders.c
-        q = (select(o.id).where(or_(o.hold_until.is_(None), o.hold_until <= now), or_(
-                and_(o.status == str(OrderStatus.NEW),
-                     or_(o.lease_until.is_(None), o.lease_until < now)),
-                and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
-             .order_by(o.created_at).limit(limit))
-        return list(self.conn.execute(q).scalars())
+        q = _claimable(now, limit)
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        ids = list(self.conn.execute(q).scalars())
+        if ids:
+            self.conn.execute(update(t.orders).where(o.id.in_(ids))
+                              .values(lease_owner=owner, lease_until=until))
+        return ids
 
     def list(self, account_ids: Sequence[str] | None, page: Page,
              status: str | None = None, symbol: str | None = None) -> list[Order]:
@@ -406,6 +415,16 @@ class PositionRepo(_Repo):
         return out
 
 
+def _claimable(now: datetime, limit: int) -> Any:
+    """Orders no live submitter holds: new and free, or submitting under a lapsed lease."""
+    o = t.orders.c
+    return (select(o.id).where(or_(o.hold_until.is_(None), o.hold_until <= now), or_(
+                and_(o.status == str(OrderStatus.NEW),
+                     or_(o.lease_until.is_(None), o.lease_until < now)),
+                and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
+            .order_by(o.created_at).limit(limit))
+
+
 def _job(row: Any) -> Job:
     m = dict(row._mapping)
     for k in ("lease_owner", "lease_until", "updated_at"):
@@ -432,6 +451,20 @@ class JobRepo(_Repo):
                 and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
              .order_by(j.due_at).limit(limit))
         return list(self.conn.execute(q).scalars())
+
+    def claim_due(self, owner: str, now: datetime, lease_until: datetime,
+                  limit: int) -> list[Job]:
+        """Claim up to `limit` due jobs at once; on PostgreSQL with FOR UPDATE SKIP LOCKED, so
+        workers claiming together take different jobs."""
+        j = t.jobs.c
+        q = (select(j.id).where(j.due_at <= now, or_(
+                j.status == str(JobStatus.SCHEDULED),
+                and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
+             .order_by(j.due_at).limit(limit))
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        claimed = [self.claim(i, owner, now, lease_until) for i in self.conn.execute(q).scalars()]
+        return [job for job in claimed if job is not None]
 
     def next_due_at(self) -> datetime | None:
         j = t.jobs.c
@@ -693,6 +726,43 @@ class MarketPriceRepo(_Repo):
     def last_price(self, symbol: str) -> Decimal | None:
         return last_price(self.conn, symbol)
 
+    def changed_since(self, since: datetime | None) -> list[tuple[str, Decimal, datetime]]:
+        m = t.market_prices.c
+        q = select(m.symbol, m.price, m.ts)
+        if since is not None:
+            q = q.where(m.ts >= since)
+        return [(r.symbol, r.price, r.ts) for r in self.conn.execute(q)]
+
+
+class TriggerLeaseRepo(_Repo):
+    """Leases of the trigger engine's symbol partitions (scale-out mode)."""
+
+    def all(self, now: datetime) -> dict[int, tuple[str | None, bool]]:
+        """Each partition's owner and whether its lease still holds; on PostgreSQL the rows
+        stay locked until commit, so workers hand partitions out one at a time."""
+        c = t.trigger_leases.c
+        q = select(c.partition, c.owner, c.lease_until)
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update()
+        return {r.partition: (r.owner, r.lease_until is not None and r.lease_until > now)
+                for r in self.conn.execute(q)}
+
+    def take(self, partition: int, owner: str, now: datetime, until: datetime) -> bool:
+        c = t.trigger_leases.c
+        insert_ignore(self.conn, t.trigger_leases,
+                      {"partition": partition, "owner": None, "lease_until": None})
+        q = (update(t.trigger_leases)
+             .where(c.partition == partition,
+                    or_(c.owner.is_(None), c.owner == owner, c.lease_until <= now))
+             .values(owner=owner, lease_until=until))
+        return self.conn.execute(q).rowcount == 1
+
+    def release(self, partition: int, owner: str) -> None:
+        c = t.trigger_leases.c
+        self.conn.execute(update(t.trigger_leases)
+                          .where(c.partition == partition, c.owner == owner)
+                          .values(owner=None, lease_until=None))
+
 
 class ChannelRepo(_Repo):
     def add(self, channel: Channel) -> None:
@@ -830,6 +900,11 @@ class ExitPlanRepo(_Repo):
         """Active plans whose entry has filled: what the trigger book holds."""
         q = select(t.exit_plans).where(t.exit_plans.c.active.is_(True),
                                        t.exit_plans.c.state.isnot(None))
+        return [self._stored(r) for r in self.conn.execute(q)]
+
+    def changed_since(self, since: datetime) -> list[StoredPlan]:
+        """Plans changed at or after `since`, active or not (a worker's book follows them)."""
+        q = select(t.exit_plans).where(t.exit_plans.c.updated_at >= since)
         return [self._stored(r) for r in self.conn.execute(q)]
 
     def save(self, stored: StoredPlan, *, plan: ExitPlan | None = None,

@@ -377,6 +377,14 @@ exit_plans = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Scale-out: which worker evaluates the armed exits of which symbol partition, under a lease.
+trigger_leases = Table(
+    "trigger_lease", metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+)
+
 paper_positions = Table(
     "paper_position", metadata,
     Column("account_ref", String(100), primary_key=True),
@@ -418,3 +426,7 @@ service_flags = Table(
     Column("key", String(50), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+# The notification tables live in their own module, on this metadata.
+from tradewire.adapters.db import notification_tables as _notification_tables  # noqa: E402, F401

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from tradewire.adapters.db import repositories as r
 from tradewire.adapters.db.engine import Database
+from tradewire.adapters.db.notification_repos import NotificationRepo
 
 
 class SqlUnitOfWork:
@@ -51,7 +52,9 @@ class SqlUnitOfWork:
         self.strategies = r.StrategyRepo(c)
         self.credentials = r.CredentialRepo(c)
         self.risk = r.RiskRepo(c)
+        self.notifications = NotificationRepo(c)
         self.stats = r.StatsRepo(c)
+        self.trigger_leases = r.TriggerLeaseRepo(c)
         return self
 
     def commit(self) -> None:

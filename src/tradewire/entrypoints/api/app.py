@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,7 @@ from tradewire.entrypoints.api.routes import (
     execution,
     ingest,
     market,
+    notifications,
     partner_signals,
     read,
     risk,
@@ -33,9 +36,11 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     errors.install(app)
     for module in (signals, ingest, execution, partner_signals, strategies, auth, market, read,
-                   risk):
+                   risk, notifications):
         app.include_router(module.router)
     web.install(app)
+
+    _hoist_schema_definitions(app)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz() -> Response:
@@ -58,3 +63,28 @@ def create_app(container: Container) -> FastAPI:
     observability.install(app, container)  # outermost: ids and counts for shed requests too
     redaction.install()
     return app
+
+
+def _hoist_schema_definitions(app: FastAPI) -> None:
+    """Request bodies documented from pydantic models refer to `#/components/schemas/X`; the
+    models' own definitions come out under the body's `$defs`. Move them where the references
+    point, so every reference in the spec resolves (schemathesis and client generators follow
+    them)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = build()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                content = (operation.get("requestBody") or {}).get("content", {})
+                for media in content.values():
+                    definitions = (media.get("schema") or {}).pop("$defs", {})
+                    for name, definition in definitions.items():
+                        schemas.setdefault(name, definition)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

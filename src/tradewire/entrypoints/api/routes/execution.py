@@ -142,7 +142,7 @@ def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
     except TradewireError as exc:
         return 404 if exc.code.endswith("NOT_FOUND") else 400, {
             "success": False, "error": exc.message, "code": exc.code}
-    status, body = _outcome(result.signal, result.order, result.outcome)
+    status, body = _outcome(result.signal, result.order, result.outcome, result.reason_code)
     if len(result.orders) > 1:
         body["legs"] = [{"order_id": o.id, "client_order_id": o.client_order_id,
                          "symbol": o.symbol, "side": str(o.side), "link": o.link_kind}
@@ -178,11 +178,15 @@ def _run_alert(c: Container, principal: Principal, account_id: str,
     return 201 if done.results else 200, body
 
 
-def _outcome(signal: Any, order: Any, outcome: Outcome) -> tuple[int, dict[str, Any]]:
+def _outcome(signal: Any, order: Any, outcome: Outcome,
+             reason_code: str | None = None) -> tuple[int, dict[str, Any]]:
     view = execution_api.order_view(signal, order)
     if signal.status is SignalStatus.REJECTED:
-        return 400, {"success": False, "error": signal.status_reason or "signal rejected",
-                     "code": "SIGNAL_REJECTED", "order": view}
+        body = {"success": False, "error": signal.status_reason or "signal rejected",
+                "code": "SIGNAL_REJECTED", "order": view}
+        if reason_code is not None:  # why, machine-readable (a risk limit's RISK_* code ...)
+            body["reason_code"] = reason_code
+        return 400, body
     return (200 if outcome is Outcome.DUPLICATE else 201), {"success": True, "order": view}
 
 
@@ -202,7 +206,7 @@ def _quick(c: Container, headers: Headers, body: bytes) -> Response:
     signal, _ = execution_api.parse_order(decode_json(body), now=c.deps.clock.now(),
                                           route="partners.quick-order")
     result = ingest_signal(signal, principal, c.deps)
-    status, payload = _outcome(result.signal, result.order, result.outcome)
+    status, payload = _outcome(result.signal, result.order, result.outcome, result.reason_code)
     return JSON(payload, status)
 
 

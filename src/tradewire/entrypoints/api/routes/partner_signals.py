@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -40,6 +41,10 @@ def render(exc: Exception) -> Response | None:
         return JSON(partner_api.envelope(partner_api.CONTENT, {"message": exc.message}), 400)
     if isinstance(exc, ServiceDisabled):
         return JSON(partner_api.envelope(partner_api.CRITICAL, {"message": exc.message}), 503)
+    if isinstance(exc, RequestValidationError):  # a path or query parameter out of bounds
+        errors = [{"code": "invalid", "message": str(e.get("msg", "invalid")),
+                   "path": [str(part) for part in e.get("loc", ())]} for e in exc.errors()]
+        return JSON(partner_api.envelope(partner_api.CONTENT, {"errors": errors}), 400)
     log.exception("partner API failure", exc_info=exc)
     return JSON(partner_api.envelope(partner_api.CRITICAL, {"message": "internal error"}), 500)
 
