@@ -165,7 +165,7 @@ def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
 
 def _server_phases(work: Path, budget_end: float) -> dict[str, Any]:
     data = work / "data"
-    env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(data)}
+    env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(data), "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0"}
     api_key = _cli(env, "init")["api_key"]
     account = _cli(env, "accounts", "create", "--name", "bench-latency", "--market", "24/7",
                    "--cash", str(CASH))["id"]

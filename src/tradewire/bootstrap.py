@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -40,6 +41,7 @@ class Container:
     paper: PaperBroker
     wake_event: threading.Event = field(default_factory=threading.Event)
     role: str = "all"
+    limiter: Any = None  # the API's rate limiter per credential (set by create_app)
 
     def close(self) -> None:
         self.db.engine.dispose()

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Named crash points for the reliability tests (comma separated); never set in production.
     failpoints: str = ""
     max_in_flight: int = Field(default=32, gt=0)  # more signal requests at once get 503
+    # Requests per minute per credential (a burst of this many, refilled evenly); 0: no limit.
+    rate_limit_per_minute: int = Field(default=6000, ge=0)
     worker_poll_ms: int = Field(default=250, gt=0)
     paper: PaperSettings = PaperSettings()
     market_data: MarketDataSettings = MarketDataSettings()

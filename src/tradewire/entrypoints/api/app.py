@@ -14,7 +14,7 @@ from tradewire.bootstrap import Container
 from tradewire.entrypoints import web
 from tradewire.entrypoints.api import errors, observability, redaction
 from tradewire.entrypoints.api.errors import JSON
-from tradewire.entrypoints.api.limits import BodyLimit
+from tradewire.entrypoints.api.limits import BodyLimit, RateLimiter
 from tradewire.entrypoints.api.routes import (
     auth,
     execution,
@@ -34,6 +34,7 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(title="tradewire", version=tradewire.__version__,
                   description="Trading signals in, broker orders out.")
     app.state.container = container
+    container.limiter = RateLimiter(container.settings.rate_limit_per_minute)
     errors.install(app)
     for module in (signals, ingest, execution, partner_signals, strategies, auth, market, read,
                    risk, notifications):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -44,7 +45,23 @@ def authenticate(c: Container, headers: Headers, scope: Scope | None, *,
         raise unauthorized()
     if scope is not None and not principal.has(scope):
         raise ApiError(403, f"This credential lacks the '{scope}' scope", "FORBIDDEN")
+    rate_limit(c, f"{principal.via}:{principal.key_id or principal.user_id}")
     return principal
+
+
+def rate_limit(c: Container, credential: str, *, webhook: bool = False) -> None:
+    """429 with Retry-After past the credential's rate; a webhook that cannot read a 429
+    (TradingView resends only after a 5xx) gets 503 instead."""
+    limiter = getattr(c, "limiter", None)
+    wait = limiter.take(credential) if limiter is not None else None
+    if wait is None:
+        return
+    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+    if webhook:
+        raise ApiError(503, "Too many requests with this token; retry shortly",
+                       "SERVICE_OVERLOADED", headers=headers)
+    raise ApiError(429, "Too many requests with this credential; retry after the Retry-After "
+                   "seconds", "RATE_LIMITED", headers=headers)
 
 
 def ensure_signals_enabled(c: Container) -> None:

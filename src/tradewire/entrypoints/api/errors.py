@@ -39,9 +39,11 @@ class ApiError(Exception):
     """An HTTP answer decided by a route: status and body in the dialect's shape."""
 
     def __init__(self, status: int, message: str, code: str,
-                 details: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+                 details: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
         self.body = signal_api.error(message, code, details, **extra)
 
 
@@ -54,7 +56,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
         return JSON(exc.body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(signal_api.BadRequest)

@@ -4,6 +4,8 @@ NUL inside JSON bodies is refused with its path by `deps.decode_json`."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import orjson
@@ -77,3 +79,32 @@ async def _refuse_nul(send: Any) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """A token bucket per credential: `per_minute` requests at once, refilled at
+    `per_minute / 60` a second. 0 turns it off. In-process: with several API processes each
+    holds its own buckets, so the limit is per credential and process."""
+
+    def __init__(self, per_minute: int, clock: Any = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float | None:
+        """None when the request may go; else the seconds until one more may."""
+        if self.capacity <= 0:
+            return None
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - at) * self.rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > 100_000:  # forget idle credentials, bounded memory
+                self._buckets = {k: v for k, v in self._buckets.items() if v[1] > now - 120}
+            return None

@@ -22,6 +22,7 @@ from tradewire.entrypoints.api.deps import (
     container,
     decode_json,
     ensure_signals_enabled,
+    rate_limit,
 )
 from tradewire.entrypoints.api.errors import JSON, ApiError, unauthorized
 from tradewire.services import alerts, capabilities, triggers
@@ -110,6 +111,7 @@ def _via_token(c: Container, access_token: str, body: bytes) -> Response:
     principal = capabilities.principal_for_access_token(access_token, c.deps, c.secrets)
     if principal is None:
         raise unauthorized("Invalid or revoked access token")
+    rate_limit(c, f"access_token:{principal.key_id or principal.user_id}", webhook=True)
     data = decode_json(body)
     account_id = next(iter(principal.account_ids or ()))
     if not isinstance(data, list):
