@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 
 from tests.support import Caller
 from tradewire.bootstrap import Container
+from tradewire.domain.values import Side
 from tradewire.services import capabilities, channels
+from tradewire.services.ports import Page
 
 
 @pytest.fixture
@@ -272,3 +275,33 @@ def test_v2_splits_the_entry_across_the_range_and_the_plan_manages_every_part(
     assert position(client, alice)["qty"] == "6.196355"
     tick(client, alice, "111")  # the single target closes everything the legs bought
     assert position(client, alice) is None
+
+
+def test_a_storm_of_the_same_cancel_closes_each_position_once(
+        client: httpx.Client, server: Any, channel: dict[str, str], alice: Caller,
+        bob: Caller, container: Container) -> None:
+    """Twenty identical cancels of one partner signal at the same moment: one close order per
+    subscriber, whichever request gets there first; every answer is a definite one."""
+    tick(client, alice, "99")
+    parent = client.post("/v1/signal", json=V1, headers=channel).json()["payload"]
+    pid = parent["parent_signal_id"]
+    barrier = threading.Barrier(20)
+    answers: list[int] = []
+
+    def cancel() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            barrier.wait(timeout=20)
+            answers.append(c.delete(f"/v1/signal/{pid}/cancel", headers=channel).status_code)
+
+    threads = [threading.Thread(target=cancel) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(answers) == 20 and all(a < 500 for a in answers), answers
+    assert position(client, alice) is None and position(client, bob) is None
+    with container.deps.uow(write=False) as uow:
+        for caller in (alice, bob):
+            exits = [o for o in uow.orders.list([caller.account_id], Page(limit=50))
+                     if o.side is Side.SELL]
+            assert len(exits) == 1, exits

@@ -312,3 +312,20 @@ def test_protection_is_refused_on_a_closing_signal_and_when_malformed(client: ht
     r = client.post("/api/v1/signals", json=signal(alice, takeProfit={"percent": -1}),
                     headers=alice.headers)
     assert r.status_code == 400 and r.json()["details"][0]["path"][0] == "takeProfit"
+
+
+def test_a_retry_after_its_valid_until_passed_gets_the_original_answer(
+        client: httpx.Client, alice: Caller, clock: ManualClock) -> None:
+    """TradingView may retry late: dedup answers before validation, so the retry of a stored
+    signal gets it back (200), while a new signal past its validUntil is still refused."""
+    body = signal(alice, executeMode="pending", sourceId="late-retry-1",
+                  validUntil="2026-02-06T15:01:00", timezone="UTC")
+    first = client.post("/api/v1/signals", json=body, headers=alice.headers)
+    assert first.status_code == 201, first.text
+    clock.advance(timedelta(minutes=5))
+    again = client.post("/api/v1/signals", json=body, headers=alice.headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["signal"]["id"] == first.json()["signal"]["id"]
+    fresh = client.post("/api/v1/signals", json={**body, "sourceId": "late-new-1"},
+                        headers=alice.headers)
+    assert fresh.status_code == 400 and "validUntil" in fresh.text

@@ -182,6 +182,18 @@ def _add_jobs(signal: Signal, uow: UnitOfWork, now: datetime) -> None:
                          signal_id=signal.id, account_id=signal.account_id, created_at=now))
 
 
+def stored_for_source(account_id: str, source_id: str, principal: Principal,
+                      deps: Deps) -> tuple[Signal, Order | None] | None:
+    """The signal already stored under `sourceId` on an account the caller may see (a retry
+    that no longer validates, its validUntil passed, still gets the original answer)."""
+    with deps.uow(write=False) as uow:
+        account = uow.accounts.get(account_id)
+        if account is None or not principal.can_see(account):
+            return None
+        holder = uow.signals.holder_of(account_id, source_id)
+        return (holder, _first_order(uow, holder.id)) if holder is not None else None
+
+
 def _first_order(uow: UnitOfWork, signal_id: str) -> Order | None:
     orders = uow.orders.of_signal(signal_id)
     return orders[0] if orders else None

@@ -10,9 +10,9 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from tradewire.adapters.formats import signal_api
-from tradewire.adapters.formats.signal_api import SignalRequest
+from tradewire.adapters.formats.signal_api import BadRequest, SignalRequest
 from tradewire.bootstrap import Container
-from tradewire.domain.accounts import Scope
+from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.errors import Rejected
 from tradewire.domain.signals import SignalStatus
 from tradewire.entrypoints.api import views
@@ -26,7 +26,7 @@ from tradewire.entrypoints.api.errors import JSON, ApiError
 from tradewire.entrypoints.api.examples import SIGNAL_EXAMPLES, SIGNAL_RESPONSES
 from tradewire.entrypoints.api.views import PageQuery
 from tradewire.services import process, queries
-from tradewire.services.ingest import Outcome, ingest_signal
+from tradewire.services.ingest import Outcome, ingest_signal, stored_for_source
 
 router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
 
@@ -46,7 +46,16 @@ async def create_signal(request: Request) -> Response:
 def _create(c: Container, headers: Headers, body: bytes) -> Response:
     ensure_signals_enabled(c)
     principal = authenticate(c, headers, Scope.SIGNALS_WRITE)
-    signal = signal_api.parse(decode_json(body), now=c.deps.clock.now())
+    raw = decode_json(body)
+    try:
+        signal = signal_api.parse(raw, now=c.deps.clock.now())
+    except BadRequest:
+        # A retry of a signal already stored answers as the original did, even when the body
+        # no longer validates (its validUntil has passed since): dedup comes first.
+        stored = _already_stored(c, principal, raw)
+        if stored is None:
+            raise
+        return JSON(signal_api.duplicate(stored[0], stored[1], raw["sourceId"]), 200)
     result = ingest_signal(signal, principal, c.deps)
     if result.outcome is Outcome.DUPLICATE:
         assert signal.source_id is not None
@@ -59,6 +68,15 @@ def _create(c: Container, headers: Headers, body: bytes) -> Response:
                        signal=signal_api.signal_summary(result.signal, result.order))
     status, payload = signal_api.created(result.signal, result.order)
     return JSON(payload, status)
+
+
+def _already_stored(c: Container, principal: Principal, raw: Any) -> tuple[Any, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    source, account = raw.get("sourceId"), raw.get("accountId")
+    if not (isinstance(source, str) and source and isinstance(account, str) and account):
+        return None
+    return stored_for_source(account, source, principal, c.deps)
 
 
 @router.post("/{signal_id}/process", summary="Process a pending signal",
