@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -81,6 +81,10 @@ class Tick:
 
 class BrokerUnavailable(Exception):
     """The broker did not answer; whether it acted is unknown until looked up."""
+
+
+# account id → that account's opened broker keys (services/credentials.CredentialSource)
+Credentials = Callable[[str], Mapping[str, Any]]
 
 
 class Broker(Protocol):

@@ -22,10 +22,7 @@ def visible_account_ids(uow: UnitOfWork, principal: Principal,
                         account_id: str | None = None) -> Sequence[str] | None:
     """The accounts a listing may show (None: all); one asked-for account must be visible."""
     if account_id is not None:
-        account = uow.accounts.get(account_id)
-        if account is None or not principal.can_see(account):
-            raise NotFound(f"account {account_id} not found", code="ACCOUNT_NOT_FOUND")
-        return [account_id]
+        return [_seen(uow, principal, account_id).id]
     if principal.is_admin:
         return sorted(principal.account_ids) if principal.account_ids is not None else None
     own = uow.accounts.ids_of_user(principal.user_id)
@@ -88,10 +85,14 @@ def list_positions(principal: Principal, deps: Deps, page: Page, *,
 def visible_account(principal: Principal, deps: Deps, account_id: str) -> Account:
     """The account, when the caller may see it; another's answers as a missing one (404)."""
     with deps.uow(write=False) as uow:
-        account = uow.accounts.get(account_id)
-        if account is None or not principal.can_see(account):
-            raise NotFound(f"account {account_id} not found", code="ACCOUNT_NOT_FOUND")
-        return account
+        return _seen(uow, principal, account_id)
+
+
+def _seen(uow: UnitOfWork, principal: Principal, account_id: str) -> Account:
+    account = uow.accounts.get(account_id)
+    if account is None or not principal.can_see(account):
+        raise NotFound(f"account {account_id} not found", code="ACCOUNT_NOT_FOUND")
+    return account
 
 
 def list_accounts(principal: Principal, deps: Deps, page: Page) -> list[Account]:

@@ -113,21 +113,21 @@ def reconcile_all(deps: Deps, *, include_paper: bool = True) -> list[Outcome]:
 def standing(account_id: str, deps: Deps) -> list[dict[str, Any]]:
     """The differences the last recorded pass found for the account (newest state of each)."""
     with deps.uow(write=False) as uow:
-        events = uow.audit.of_entity(ENTITY, account_id)
-    latest: dict[tuple[str, str], AuditEvent] = {}
-    for e in events:
-        latest[(e.data.get("kind", ""), e.data.get("key", ""))] = e
+        latest = _latest(uow.audit.of_entity(ENTITY, account_id))
     return [{**e.data, "at": e.at.isoformat()} for e in latest.values()
             if e.event == "ReconciliationDifference"]
+
+
+def _latest(events: list[AuditEvent]) -> dict[tuple[str, str], AuditEvent]:
+    """The newest recorded event of each difference, by (kind, key)."""
+    return {(e.data.get("kind", ""), e.data.get("key", "")): e for e in events}
 
 
 def _record(account: Account, out: Outcome, deps: Deps) -> None:
     """Differences that are new or changed, and those that went away, as audit events."""
     now = deps.clock.now()
     with deps.uow() as uow:
-        previous: dict[tuple[str, str], AuditEvent] = {}
-        for e in uow.audit.of_entity(ENTITY, account.id):
-            previous[(e.data.get("kind", ""), e.data.get("key", ""))] = e
+        previous = _latest(uow.audit.of_entity(ENTITY, account.id))
         found = {(d.kind, d.key): d for d in out.differences}
         events = []
         for key, d in found.items():

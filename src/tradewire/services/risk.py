@@ -34,7 +34,7 @@ def check_order(uow: UnitOfWork, order: Order, position_qty: Decimal, price: Dec
     if limits.daily_loss_limit is not None:
         realized = uow.risk.realized_total(account.id)
         loss = uow.risk.realized_at_start(account.id, session_key(account, now, calendar),
-                                          realized) - realized
+                                          lambda: realized) - realized
     others = [s for s in uow.risk.open_positions(account.id) if s != order.symbol]
     exposure = Exposure(
         position_qty=position_qty, price=order.limit_price or order.stop_price or price,
@@ -58,7 +58,7 @@ def note_session_start(uow: UnitOfWork, account_id: str, now: datetime,
     fired included), whenever a daily limit is set."""
     account: Account = uow.accounts.get(account_id)
     uow.risk.realized_at_start(account_id, session_key(account, now, calendar),
-                               uow.risk.realized_total(account_id))
+                               lambda: uow.risk.realized_total(account_id))
 
 
 def limits_of(account_id: str, deps: Deps) -> RiskLimits:

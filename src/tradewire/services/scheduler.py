@@ -31,6 +31,9 @@ def run_due_jobs(deps: Deps, limit: int = 100, batch: int = 10) -> int:
     ran = 0
     while ran < limit:
         now = deps.clock.now()
+        with deps.uow(write=False) as uow:
+            if not uow.jobs.any_due(now):
+                break
         with deps.uow() as uow:
             jobs = uow.jobs.claim_due(deps.worker_id, now, now + deps.lease, min(batch, limit - ran))
             uow.commit()

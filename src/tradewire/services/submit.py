@@ -312,6 +312,9 @@ def submit_claimable(deps: Deps, limit: int = 50) -> int:
     """The sweep: send every stored order no live submitter holds. Returns how many it tried.
     The orders are reserved for this worker first, so sweeps of other workers skip them."""
     now = deps.clock.now()
+    with deps.uow(write=False) as uow:
+        if not uow.orders.any_claimable(now):
+            return 0
     with deps.uow() as uow:
         ids = uow.orders.reserve(deps.worker_id, now, now + deps.lease, limit)
         uow.commit()

@@ -55,11 +55,11 @@ from tradewire.services.ports import (
     BrokerFill,
     BrokerOrder,
     BrokerUnavailable,
+    Credentials,
     OrderRequest,
 )
 
 log = logging.getLogger(__name__)
-Credentials = Callable[[str], Mapping[str, Any]]
 T = TypeVar("T")
 
 DUPLICATE = "client_order_id must be unique"

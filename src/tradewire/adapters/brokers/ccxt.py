@@ -49,11 +49,11 @@ from tradewire.services.ports import (
     BrokerFill,
     BrokerOrder,
     BrokerUnavailable,
+    Credentials,
     OrderRequest,
 )
 
 log = logging.getLogger(__name__)
-Credentials = Callable[[str], Mapping[str, Any]]
 STATUS = {"open": OrderStatus.ACCEPTED, "canceling": OrderStatus.ACCEPTED,
           "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
           "expired": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED}

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from tradewire.adapters.brokers.paper import PaperBroker
 from tradewire.domain.accounts import Account
 from tradewire.domain.errors import Rejected
-from tradewire.services.ports import Broker, PriceDrivenBroker
-
-Credentials = Callable[[str], Mapping[str, Any]]
+from tradewire.services.ports import Broker, Credentials, PriceDrivenBroker
 
 
 def _alpaca(arg: str, credentials: Credentials) -> Broker:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -316,8 +316,9 @@ class OrderRepo(_Repo):
                      submitted_at=func.coalesce(o.submitted_at, now)))
         return self.conn.execute(q).rowcount == 1
 
-    def claimable(self, now: datetime, limit: int) -> list[str]:
-        return list(self.conn.execute(_claimable(now, limit)).scalars())
+    def any_claimable(self, now: datetime) -> bool:
+        """A read before `reserve`: an idle sweep takes no write lock."""
+        return self.conn.execute(_claimable(now, 1)).first() is not None
 
     def reserve(self, owner: str, now: datetime, until: datetime, limit: int) -> list[str]:
         """The sweep's share of the orders no live submitter holds: leased to `owner` (their
@@ -415,6 +416,15 @@ class PositionRepo(_Repo):
         return out
 
 
+def _due(now: datetime, limit: int) -> Any:
+    """Jobs that are due and free: scheduled, or running under a lapsed lease."""
+    j = t.jobs.c
+    return (select(j.id).where(j.due_at <= now, or_(
+                j.status == str(JobStatus.SCHEDULED),
+                and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
+            .order_by(j.due_at).limit(limit))
+
+
 def _claimable(now: datetime, limit: int) -> Any:
     """Orders no live submitter holds: new and free, or submitting under a lapsed lease."""
     o = t.orders.c
@@ -443,24 +453,15 @@ class JobRepo(_Repo):
         q = select(t.jobs).where(t.jobs.c.signal_id == signal_id).order_by(t.jobs.c.due_at)
         return [_job(r) for r in self.conn.execute(q)]
 
-    def due(self, now: datetime, limit: int) -> list[str]:
-        """Ids of jobs that are due and free (scheduled, or running under a lapsed lease)."""
-        j = t.jobs.c
-        q = (select(j.id).where(j.due_at <= now, or_(
-                j.status == str(JobStatus.SCHEDULED),
-                and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
-             .order_by(j.due_at).limit(limit))
-        return list(self.conn.execute(q).scalars())
+    def any_due(self, now: datetime) -> bool:
+        """A read before the claiming write: an idle worker's pass takes no write lock."""
+        return self.conn.execute(_due(now, 1)).first() is not None
 
     def claim_due(self, owner: str, now: datetime, lease_until: datetime,
                   limit: int) -> list[Job]:
         """Claim up to `limit` due jobs at once; on PostgreSQL with FOR UPDATE SKIP LOCKED, so
         workers claiming together take different jobs."""
-        j = t.jobs.c
-        q = (select(j.id).where(j.due_at <= now, or_(
-                j.status == str(JobStatus.SCHEDULED),
-                and_(j.status == str(JobStatus.RUNNING), j.lease_until < now)))
-             .order_by(j.due_at).limit(limit))
+        q = _due(now, limit)
         if self.conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         claimed = [self.claim(i, owner, now, lease_until) for i in self.conn.execute(q).scalars()]
@@ -563,14 +564,19 @@ class RiskRepo(_Repo):
                               .where(t.account_risk.c.account_id == account_id)
                               .values(limits=limits, updated_at=now))
 
-    def realized_at_start(self, account_id: str, session: str, realized_now: Decimal) -> Decimal:
-        """The account's realized P&L when `session` began: the first call in a session
-        records the total it is given."""
-        insert_ignore(self.conn, t.account_session_pnl, {
-            "account_id": account_id, "session": session, "realized_at_start": realized_now})
+    def realized_at_start(self, account_id: str, session: str,
+                          realized_now: Callable[[], Decimal]) -> Decimal:
+        """The account's realized P&L when `session` began. The first call in a session
+        records `realized_now()`; later ones read the row and never call it."""
         c = t.account_session_pnl.c
         q = select(c.realized_at_start).where(c.account_id == account_id, c.session == session)
-        return Decimal(self.conn.execute(q).scalar_one())
+        found = self.conn.execute(q).scalar_one_or_none()
+        if found is None:
+            insert_ignore(self.conn, t.account_session_pnl, {
+                "account_id": account_id, "session": session,
+                "realized_at_start": realized_now()})
+            found = self.conn.execute(q).scalar_one()  # a concurrent first writer's, if it won
+        return Decimal(found)
 
     def realized_total(self, account_id: str) -> Decimal:
         q = select(t.positions.c.realized_pnl).where(t.positions.c.account_id == account_id)

@@ -374,7 +374,8 @@ exit_plans = Table(
     Column("state", JSON, nullable=True),  # None until the entry fills
     Column("version", Integer, nullable=False),  # bumped on every change (compare-and-set)
     Column("active", Boolean, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    # Scale-out workers follow the plans changed since their last pass.
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
 )
 
 # Scale-out: which worker evaluates the armed exits of which symbol partition, under a lease.

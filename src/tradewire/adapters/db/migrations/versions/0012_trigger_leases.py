@@ -1,4 +1,5 @@
-"""Scale-out: the trigger engine's symbol partitions, each leased to one worker at a time.
+"""Scale-out: the trigger engine's symbol partitions, each leased to one worker at a time, and
+exit plans found by when they changed (the workers follow the changes).
 
 Revision ID: 0012
 Revises: 0011
@@ -27,7 +28,9 @@ def upgrade() -> None:
         sa.Column("lease_until", _UTC, nullable=True),
         sa.PrimaryKeyConstraint("partition", name=op.f("pk_trigger_lease")),
     )
+    op.create_index(op.f("ix_exit_plan_updated_at"), "exit_plan", ["updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_exit_plan_updated_at"), table_name="exit_plan")
     op.drop_table("trigger_lease")
