@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -18,7 +18,6 @@ from tradewire.domain.positions import Position, apply_fill
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import ZERO, Action, ExecuteMode, new_id
 from tradewire.services import process, queries
-from tradewire.services.audit import signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.ingest import IngestResult, ingest_signal
 from tradewire.services.orders import cancel_orders
@@ -306,21 +305,10 @@ def _p(price: Decimal | None) -> str:
 
 
 def reject(signal_id: str, principal: Principal, deps: Deps, *, by: str) -> Signal:
-    """A person turns a pending signal down: it is cancelled (its sourceId stays taken, so a
-    resend is a duplicate, not a new signal) with who did it as the reason."""
-    now = deps.clock.now()
+    """A person turns a pending signal down: it is cancelled with who did it as the reason."""
     reason = f"rejected on the dashboard by {by}"
-    with deps.uow() as uow:
-        signal = process.visible_signal(uow, signal_id, principal)
-        if signal.status is not SignalStatus.PENDING:
-            raise Rejected(f"This signal is {signal.status}, no longer pending")
-        if not uow.signals.move(signal, SignalStatus.CANCELLED, now, reason=reason):
-            raise Rejected("This signal changed while rejecting it; look again", code="CONFLICT")
-        uow.jobs.cancel_for_signal(signal.id, now, reason)
-        uow.audit.add(signal_event(signal, "SignalCancelled", now, from_status="pending",
-                                   to_status="cancelled", reason=reason, via="dashboard"))
-        uow.commit()
-    return replace(signal, status=SignalStatus.CANCELLED, status_reason=reason)
+    return process.cancel_signal(signal_id, principal, deps, reason=reason,
+                                 cancellable=(SignalStatus.PENDING,), via="dashboard")
 
 
 # ---- orders and positions --------------------------------------------------------------------

@@ -90,10 +90,6 @@ class Sender(Protocol):
     def send(self, target: str, message: Outgoing) -> None: ...
 
 
-def _repo(uow: UnitOfWork) -> Any:
-    return uow.notifications  # type: ignore[attr-defined]
-
-
 # ---- subscriptions -----------------------------------------------------------------------
 
 
@@ -128,7 +124,7 @@ def subscribe(principal: Principal, body: Mapping[str, Any], deps: Deps) -> Crea
             for account_id in raw_ids:
                 _own_account(uow, principal, account_id)
             account_ids = frozenset(raw_ids)
-        repo = _repo(uow)
+        repo = uow.notifications
         if repo.count_active(principal.user_id) >= MAX_SUBSCRIPTIONS:
             raise Rejected(f"at most {MAX_SUBSCRIPTIONS} notification subscriptions per user",
                            code="TOO_MANY_SUBSCRIPTIONS")
@@ -150,7 +146,7 @@ def unsubscribe(principal: Principal, subscription_id: str, deps: Deps) -> None:
     Another user's answers as a missing one."""
     now = deps.clock.now()
     with deps.uow() as uow:
-        repo = _repo(uow)
+        repo = uow.notifications
         sub = repo.subscription(subscription_id)
         if sub is None or sub.user_id != principal.user_id or sub.deleted_at is not None:
             raise NotFound(f"subscription {subscription_id} not found",
@@ -165,7 +161,7 @@ def unsubscribe(principal: Principal, subscription_id: str, deps: Deps) -> None:
 
 def list_subscriptions(principal: Principal, deps: Deps) -> list[NotificationSubscription]:
     with deps.uow(write=False) as uow:
-        return list(_repo(uow).subscriptions_of(principal.user_id))
+        return list(uow.notifications.subscriptions_of(principal.user_id))
 
 
 def list_deliveries(principal: Principal, deps: Deps, page: Page,
@@ -173,7 +169,7 @@ def list_deliveries(principal: Principal, deps: Deps, page: Page,
     """The caller's deliveries, newest first (a key narrowed to some accounts sees theirs)."""
     with deps.uow(write=False) as uow:
         ids = sorted(principal.account_ids) if principal.account_ids is not None else None
-        return list(_repo(uow).deliveries(principal.user_id, ids, page,
+        return list(uow.notifications.deliveries(principal.user_id, ids, page,
                                           str(status) if status else None))
 
 
@@ -193,11 +189,11 @@ def collect(deps: Deps, *, limit: int = COLLECT_BATCH) -> int:
     """Read the audit events after the cursor into deliveries, and move the cursor, in one
     transaction. Returns how many deliveries were made."""
     with deps.uow(write=False) as uow:
-        if not _repo(uow).behind():
+        if not uow.notifications.behind():
             return 0  # nothing new: no write transaction
     now = deps.clock.now()
     with deps.uow() as uow:
-        repo = _repo(uow)
+        repo = uow.notifications
         cursor, stuck_since = repo.lock_cursor()
         events: list[tuple[int, AuditEvent]] = repo.events_after(cursor, limit)
         if not events:
@@ -297,7 +293,7 @@ def dispatch(deps: Deps, senders: Mapping[str, Sender], *, limit: int = 50,
     that much time went by (slow receivers do not hold up the caller's loop for long)."""
     now = deps.clock.now()
     with deps.uow(write=False) as uow:
-        due = _repo(uow).due(now, limit)
+        due = uow.notifications.due(now, limit)
     started = time.monotonic()
     attempts = 0
     for delivery_id in due:
@@ -317,7 +313,7 @@ def _claim(delivery_id: str, deps: Deps
            ) -> tuple[Delivery, NotificationSubscription, str | None] | None:
     now = deps.clock.now()
     with deps.uow() as uow:
-        repo = _repo(uow)
+        repo = uow.notifications
         delivery = repo.claim(delivery_id, deps.worker_id, now, now + max(deps.lease, SEND_LEASE))
         if delivery is None:
             return None
@@ -356,7 +352,7 @@ def _send(delivery: Delivery, sub: NotificationSubscription, sealed: str | None,
 def _record(delivery: Delivery, error: str | None, deps: Deps) -> None:
     now = deps.clock.now()
     with deps.uow() as uow:
-        repo = _repo(uow)
+        repo = uow.notifications
         if error is None:
             status, retry_at = DeliveryStatus.DELIVERED, None
         else:

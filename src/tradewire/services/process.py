@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from tradewire.domain.accounts import Principal
 from tradewire.domain.errors import NotFound, Rejected
@@ -87,18 +88,23 @@ def queue_signal(signal: Signal, deps: Deps, *, expected: SignalStatus,
     return send_signal_orders(orders, deps)[0]
 
 
-def cancel_signal(signal_id: str, principal: Principal, deps: Deps) -> Signal:
-    """Withdraw a pending or scheduled signal (its jobs are cancelled with it)."""
+def cancel_signal(signal_id: str, principal: Principal, deps: Deps, *,
+                  reason: str = "cancelled by user",
+                  cancellable: tuple[SignalStatus, ...] = (SignalStatus.PENDING,
+                                                           SignalStatus.SCHEDULED),
+                  **event: Any) -> Signal:
+    """Withdraw a pending or scheduled signal (its jobs are cancelled with it). Its sourceId
+    stays taken: a resend is a duplicate, not a new signal."""
     now = deps.clock.now()
     with deps.uow() as uow:
         signal = visible_signal(uow, signal_id, principal)
-        if signal.status not in (SignalStatus.PENDING, SignalStatus.SCHEDULED):
+        if signal.status not in cancellable:
             raise Rejected(f"signal {signal_id} is {signal.status} and can no longer be cancelled")
-        if not uow.signals.move(signal, SignalStatus.CANCELLED, now, reason="cancelled by user"):
+        if not uow.signals.move(signal, SignalStatus.CANCELLED, now, reason=reason):
             raise Rejected(f"signal {signal_id} changed while cancelling; retry", code="CONFLICT")
         uow.jobs.cancel_for_signal(signal.id, now, "signal cancelled")
         uow.audit.add(signal_event(signal, "SignalCancelled", now, from_status=str(signal.status),
-                                   to_status="cancelled"))
+                                   to_status="cancelled", reason=reason, **event))
         uow.commit()
     return _reload(signal_id, deps)
 
