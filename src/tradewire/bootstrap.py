@@ -44,7 +44,7 @@ class Container:
     limiter: Any = None  # the API's rate limiter per credential (set by create_app)
 
     def close(self) -> None:
-        self.db.engine.dispose()
+        self.db.close()
 
 
 def _no_wake() -> None:

@@ -26,10 +26,15 @@ class DbMarketPrices:
         for tick in ticks:
             if tick.symbol not in latest or tick.ts >= latest[tick.symbol].ts:
                 latest[tick.symbol] = tick
-        with self._db.writing(), self._db.engine.begin() as conn:
+        unit = self._db.write_unit()
+        conn = unit.begin()
+        try:
             for tick in latest.values():
                 row = {"symbol": tick.symbol, "price": tick.price, "ts": tick.ts}
                 if not insert_ignore(conn, t.market_prices, row):
                     conn.execute(update(t.market_prices)
                                  .where(t.market_prices.c.symbol == tick.symbol)
                                  .values(price=tick.price, ts=tick.ts))
+            unit.commit()
+        finally:
+            unit.close()

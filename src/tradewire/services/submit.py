@@ -75,8 +75,9 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Orde
             return order
         account = uow.accounts.get(order.account_id)
         if order.status is OrderStatus.NEW and _held(uow, order, account.market, deps, now):
+            held = uow.orders.get(order_id)
             uow.commit()
-            return uow.orders.get(order_id)
+            return held
         uow.audit.add(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
                                   from_status=str(order.status)))
         if order.signal_id is not None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select, text, update
 
 from tradewire.adapters.db import tables as t
-from tradewire.adapters.db.engine import Database
+from tradewire.adapters.db.engine import Database, WriteUnit
 from tradewire.adapters.db.repositories import insert_ignore, last_price
 from tradewire.domain.matching import FillModel, Working, match
 from tradewire.domain.orders import OrderStatus
@@ -427,22 +427,23 @@ class _Tx:
         self._db, self._write = db, write
 
     def __enter__(self) -> Connection:
-        self._lock = self._db.writing() if self._write else None
-        if self._lock is not None:
-            self._lock.__enter__()
-        self._conn = self._db.engine.connect().execution_options(tw_write=self._write)
+        if self._write:
+            self._unit: WriteUnit | None = self._db.write_unit()
+            return self._unit.begin()
+        self._unit = None
+        self._conn = self._db.engine.connect().execution_options(tw_write=False)
         self._conn.begin()
         return self._conn
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        try:
-            if exc_type is None and self._write:
-                self._conn.commit()
-            else:
-                self._conn.rollback()
-            self._conn.close()
-        finally:
-            if self._lock is not None:
-                self._lock.__exit__(None, None, None)
+        if self._unit is not None:
+            try:
+                if exc_type is None:
+                    self._unit.commit()
+            finally:
+                self._unit.close()
+            return
+        self._conn.rollback()
+        self._conn.close()
 
 

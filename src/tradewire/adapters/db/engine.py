@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from tradewire.adapters.db.group_commit import GroupCommit
 
 _local = threading.local()
 
@@ -25,20 +27,127 @@ def normalize_url(url: str) -> str:
 @dataclass
 class Database:
     engine: Engine
-    # One writer at a time inside this process: cheaper than SQLite's busy-wait loop.
-    write_lock: Any = field(default_factory=contextlib.nullcontext)
+    # SQLite: the writers of this process share transactions and fsyncs (group_commit.py).
+    group: GroupCommit | None = None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the in-process write lock; a second write on the same thread is a bug."""
-        if getattr(_local, "writing", False):
-            raise RuntimeError("nested write transaction (a broker call inside a transaction?)")
-        with self.write_lock:
-            _local.writing = True
+        """Write alone, on a connection of one's own (migrations): no unit runs meanwhile and
+        the group's open transaction is committed first."""
+        _enter_writer()
+        try:
+            if self.group is None:
+                yield
+                return
+            self.group.acquire()
             try:
+                self.group.flush_open()
                 yield
             finally:
-                _local.writing = False
+                self.group.release()
+        finally:
+            _local.writing = False
+
+    def write_unit(self) -> WriteUnit:
+        """One unit of writes: `begin()`, then `commit()` (durable when it returns) or
+        `close()` without it to roll back."""
+        return _GroupUnit(self.group) if self.group is not None else _OwnUnit(self.engine)
+
+    def close(self) -> None:
+        if self.group is not None:
+            self.group.close()
+        self.engine.dispose()
+
+
+def _enter_writer() -> None:
+    if getattr(_local, "writing", False):
+        raise RuntimeError("nested write transaction (a broker call inside a transaction?)")
+    _local.writing = True
+
+
+class WriteUnit(Protocol):
+    def begin(self) -> Connection: ...
+    def commit(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _OwnUnit:
+    """PostgreSQL: a connection and a transaction of the unit's own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def begin(self) -> Connection:
+        _enter_writer()
+        try:
+            conn = self._engine.connect().execution_options(tw_write=True)
+            conn.begin()
+        except BaseException:
+            _local.writing = False
+            raise
+        self._conn = conn
+        return conn
+
+    def commit(self) -> None:
+        assert self._conn is not None
+        self._conn.commit()
+
+    def close(self) -> None:
+        try:
+            if self._conn is not None:
+                if self._conn.in_transaction():
+                    self._conn.rollback()
+                self._conn.close()
+        finally:
+            self._conn = None
+            _local.writing = False
+
+
+class _GroupUnit:
+    """SQLite: a savepoint in the group's shared transaction."""
+
+    def __init__(self, group: GroupCommit) -> None:
+        self._group = group
+        self._open = False
+
+    def begin(self) -> Connection:
+        _enter_writer()
+        try:
+            self._group.acquire()
+        except BaseException:
+            _local.writing = False
+            raise
+        try:
+            conn = self._group.begin_unit()
+        except BaseException:
+            self._group.release()
+            _local.writing = False
+            raise
+        self._open = True
+        return conn
+
+    def commit(self) -> None:
+        if not self._open:
+            raise RuntimeError("commit of a write unit that is not open")
+        self._open = False
+        try:
+            batch = self._group.end_unit(commit=True)
+        finally:
+            self._group.release()
+            _local.writing = False
+        if batch is not None:
+            self._group.wait(batch)
+
+    def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._group.end_unit(commit=False)
+        finally:
+            self._group.release()
+            _local.writing = False
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -73,7 +182,8 @@ def connect(url: str) -> Database:
     """A Database for a SQLAlchemy URL (`sqlite:///path` or `postgresql://...`)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        return Database(_sqlite_engine(url), write_lock=threading.Lock())
+        engine = _sqlite_engine(url)
+        return Database(engine, GroupCommit(engine))
     # More connections than the API's 40 worker threads plus the worker loop, so a request
     # never waits on the pool while another holds a row lock it needs.
     engine = create_engine(url, pool_size=24, max_overflow=32, pool_pre_ping=True)

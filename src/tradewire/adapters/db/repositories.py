@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradewire.adapters.db import tables as t
@@ -35,13 +35,42 @@ from tradewire.domain.values import (
 from tradewire.services.ports import Page, SignalFilter
 
 
+class _Statements(dict[Table, Any]):
+    """One statement object per table, built on first use and reused: the row goes in as
+    parameters, so SQLAlchemy neither rebuilds the statement nor recomputes its cache key."""
+
+    def __init__(self, build: Callable[[Table], Any]) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, table: Table) -> Any:
+        stmt = self[table] = self._build(table)
+        return stmt
+
+
+_INSERT = _Statements(insert)
+
+
+def _insert_ignore_stmt(dialect: Any) -> _Statements:
+    # RETURNING, not rowcount: drivers report -1 rows for ON CONFLICT inserts.
+    return _Statements(lambda table: dialect.insert(table).on_conflict_do_nothing()
+                       .returning(next(iter(table.primary_key.columns))))
+
+
+_INSERT_IGNORE = {"postgresql": _insert_ignore_stmt(postgresql),
+                  "sqlite": _insert_ignore_stmt(sqlite)}
+
+
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row went in."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    key = next(iter(table.primary_key.columns))
-    # RETURNING, not rowcount: drivers report -1 rows for ON CONFLICT inserts.
-    return conn.execute(stmt.returning(key)).first() is not None
+    stmt = _INSERT_IGNORE[conn.dialect.name][table]
+    return conn.execute(stmt, values).first() is not None
+
+
+# The hot path's reads (every authenticated request), built once.
+_USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
+_ACCOUNT_BY_ID = select(t.accounts).where(t.accounts.c.id == bindparam("id"))
+_KEY_BY_HASH = select(t.api_keys).where(t.api_keys.c.key_hash == bindparam("key_hash"))
 
 
 class _Repo:
@@ -51,10 +80,10 @@ class _Repo:
 
 class UserRepo(_Repo):
     def add(self, user: User) -> None:
-        self.conn.execute(insert(t.users).values(**asdict(user)))
+        self.conn.execute(_INSERT[t.users], asdict(user))
 
     def get(self, user_id: str) -> User | None:
-        row = self.conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        row = self.conn.execute(_USER_BY_ID, {"id": user_id}).first()
         return User(**row._mapping) if row else None
 
     def by_username(self, username: str) -> User | None:
@@ -67,10 +96,10 @@ class UserRepo(_Repo):
 
 class AccountRepo(_Repo):
     def add(self, account: Account) -> None:
-        self.conn.execute(insert(t.accounts).values(**asdict(account)))
+        self.conn.execute(_INSERT[t.accounts], asdict(account))
 
     def get(self, account_id: str) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        row = self.conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
         return Account(**row._mapping) if row else None
 
     def list(self, user_id: str | None, account_ids: Sequence[str] | None, page: Page
@@ -93,10 +122,10 @@ class ApiKeyRepo(_Repo):
         values = asdict(key)
         values["scopes"] = ",".join(sorted(key.scopes))
         values["account_ids"] = sorted(key.account_ids) if key.account_ids is not None else None
-        self.conn.execute(insert(t.api_keys).values(**values))
+        self.conn.execute(_INSERT[t.api_keys], values)
 
     def by_hash(self, key_hash: str) -> ApiKey | None:
-        row = self.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == key_hash)).first()
+        row = self.conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).first()
         if row is None:
             return None
         m = dict(row._mapping)
@@ -269,9 +298,9 @@ class OrderRepo(_Repo):
             reserved_until: datetime | None = None) -> None:
         """Store an order; a reservation keeps the worker's sweep off it while the request
         that stored it sends it itself (the sweep takes it if that request dies)."""
-        self.conn.execute(insert(t.orders).values(**_order_row(order, order.created_at),
-                                                  lease_owner=reserved_by,
-                                                  lease_until=reserved_until))
+        self.conn.execute(_INSERT[t.orders], {**_order_row(order, order.created_at),
+                                              "lease_owner": reserved_by,
+                                              "lease_until": reserved_until})
 
     def get(self, order_id: str) -> Order | None:
         row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).first()
@@ -447,7 +476,7 @@ class JobRepo(_Repo):
     def add(self, job: Job) -> None:
         row = asdict(job)
         row.update(kind=str(job.kind), status=str(job.status), updated_at=job.created_at)
-        self.conn.execute(insert(t.jobs).values(**row))
+        self.conn.execute(_INSERT[t.jobs], row)
 
     def of_signal(self, signal_id: str) -> list[Job]:
         q = select(t.jobs).where(t.jobs.c.signal_id == signal_id).order_by(t.jobs.c.due_at)
@@ -502,13 +531,21 @@ class JobRepo(_Repo):
         return self.conn.execute(q).rowcount
 
 
+_EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
+
+
+def _event_row(event: AuditEvent) -> dict[str, Any]:
+    """The event's columns (asdict would deep-copy its data for nothing)."""
+    return {name: getattr(event, name) for name in _EVENT_FIELDS}
+
+
 class AuditRepo(_Repo):
     def add(self, event: AuditEvent) -> None:
-        self.conn.execute(insert(t.audit_events).values(**asdict(event)))
+        self.conn.execute(_INSERT[t.audit_events], _event_row(event))
 
     def add_many(self, events: Sequence[AuditEvent]) -> None:
         if events:
-            self.conn.execute(insert(t.audit_events), [asdict(e) for e in events])
+            self.conn.execute(_INSERT[t.audit_events], [_event_row(e) for e in events])
 
     def of_signal(self, signal_id: str) -> list[AuditEvent]:
         q = (select(t.audit_events).where(t.audit_events.c.signal_id == signal_id)
@@ -629,7 +666,7 @@ class FlagRepo(_Repo):
 
 class AccessTokenRepo(_Repo):
     def add(self, token: AccessToken) -> None:
-        self.conn.execute(insert(t.access_tokens).values(**asdict(token)))
+        self.conn.execute(_INSERT[t.access_tokens], asdict(token))
 
     def by_hash(self, token_hash: str) -> AccessToken | None:
         q = select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)
@@ -645,7 +682,7 @@ class AccessTokenRepo(_Repo):
 
 class TriggerRepo(_Repo):
     def add(self, trigger: Trigger) -> None:
-        self.conn.execute(insert(t.triggers).values(**asdict(trigger)))
+        self.conn.execute(_INSERT[t.triggers], asdict(trigger))
 
     def get(self, trigger_id: str) -> Trigger | None:
         row = self.conn.execute(select(t.triggers).where(t.triggers.c.id == trigger_id)).first()
@@ -677,7 +714,7 @@ class TriggerRepo(_Repo):
 
 class PartnerRepo(_Repo):
     def add(self, partner: Partner) -> None:
-        self.conn.execute(insert(t.partners).values(**asdict(partner)))
+        self.conn.execute(_INSERT[t.partners], asdict(partner))
 
     def get(self, partner_id: str) -> Partner | None:
         row = self.conn.execute(select(t.partners).where(t.partners.c.id == partner_id)).first()
@@ -772,7 +809,7 @@ class TriggerLeaseRepo(_Repo):
 
 class ChannelRepo(_Repo):
     def add(self, channel: Channel) -> None:
-        self.conn.execute(insert(t.channels).values(**asdict(channel)))
+        self.conn.execute(_INSERT[t.channels], asdict(channel))
 
     def get(self, channel_id: str) -> Channel | None:
         row = self.conn.execute(select(t.channels).where(t.channels.c.id == channel_id)).first()
@@ -804,7 +841,7 @@ class ChannelRepo(_Repo):
 
 class PartnerSignalRepo(_Repo):
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(t.partner_signals).values(**row))
+        self.conn.execute(_INSERT[t.partner_signals], row)
 
     def get(self, signal_id: str) -> dict[str, Any] | None:
         q = select(t.partner_signals).where(t.partner_signals.c.id == signal_id)
@@ -893,7 +930,7 @@ class StoredPlan:
 class ExitPlanRepo(_Repo):
     def add(self, signal_id: str, account_id: str, symbol: str, plan: ExitPlan,
             at: datetime) -> None:
-        self.conn.execute(insert(t.exit_plans).values(
+        self.conn.execute(_INSERT[t.exit_plans], dict(
             signal_id=signal_id, account_id=account_id, symbol=symbol, plan=_plan_row(plan),
             state=None, version=0, active=True, updated_at=at))
 
@@ -974,7 +1011,7 @@ class StrategyRepo(_Repo):
     """Strategies as stored rows (their definition is parsed by the strategies layer)."""
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(t.strategies).values(**row))
+        self.conn.execute(_INSERT[t.strategies], row)
 
     def get(self, strategy_id: str) -> dict[str, Any] | None:
         q = select(t.strategies).where(t.strategies.c.id == strategy_id)

@@ -2,76 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from tradewire.adapters.db import repositories as r
-from tradewire.adapters.db.engine import Database
+from tradewire.adapters.db.engine import Database, WriteUnit
 from tradewire.adapters.db.notification_repos import NotificationRepo
+
+# Every repository, built on first use: most units touch three or four of them.
+_REPOS: dict[str, Callable[[Connection], Any]] = {
+    "users": r.UserRepo, "accounts": r.AccountRepo, "keys": r.ApiKeyRepo,
+    "signals": r.SignalRepo, "orders": r.OrderRepo, "fills": r.FillRepo,
+    "positions": r.PositionRepo, "jobs": r.JobRepo, "audit": r.AuditRepo, "flags": r.FlagRepo,
+    "access_tokens": r.AccessTokenRepo, "triggers": r.TriggerRepo, "partners": r.PartnerRepo,
+    "timings": r.TimingRepo, "market": r.MarketPriceRepo, "channels": r.ChannelRepo,
+    "partner_signals": r.PartnerSignalRepo, "exit_plans": r.ExitPlanRepo, "bars": r.BarRepo,
+    "strategies": r.StrategyRepo, "credentials": r.CredentialRepo, "risk": r.RiskRepo,
+    "notifications": NotificationRepo, "stats": r.StatsRepo,
+    "trigger_leases": r.TriggerLeaseRepo,
+}
 
 
 class SqlUnitOfWork:
     def __init__(self, db: Database, *, write: bool = True) -> None:
         self._db = db
         self._write = write
-        self._lock: Any = None
+        self._unit: WriteUnit | None = None
         self.conn: Connection
 
     def __enter__(self) -> SqlUnitOfWork:
         if self._write:
-            self._lock = self._db.writing()
-            self._lock.__enter__()
-        try:
-            conn = self._db.engine.connect()
-            self.conn = conn.execution_options(tw_write=self._write)
+            self._unit = self._db.write_unit()
+            self.conn = self._unit.begin()
+        else:
+            self.conn = self._db.engine.connect().execution_options(tw_write=False)
             self.conn.begin()
-        except BaseException:
-            self._release()
-            raise
-        c = self.conn
-        self.users = r.UserRepo(c)
-        self.accounts = r.AccountRepo(c)
-        self.keys = r.ApiKeyRepo(c)
-        self.signals = r.SignalRepo(c)
-        self.orders = r.OrderRepo(c)
-        self.fills = r.FillRepo(c)
-        self.positions = r.PositionRepo(c)
-        self.jobs = r.JobRepo(c)
-        self.audit = r.AuditRepo(c)
-        self.flags = r.FlagRepo(c)
-        self.access_tokens = r.AccessTokenRepo(c)
-        self.triggers = r.TriggerRepo(c)
-        self.partners = r.PartnerRepo(c)
-        self.timings = r.TimingRepo(c)
-        self.market = r.MarketPriceRepo(c)
-        self.channels = r.ChannelRepo(c)
-        self.partner_signals = r.PartnerSignalRepo(c)
-        self.exit_plans = r.ExitPlanRepo(c)
-        self.bars = r.BarRepo(c)
-        self.strategies = r.StrategyRepo(c)
-        self.credentials = r.CredentialRepo(c)
-        self.risk = r.RiskRepo(c)
-        self.notifications = NotificationRepo(c)
-        self.stats = r.StatsRepo(c)
-        self.trigger_leases = r.TriggerLeaseRepo(c)
         return self
 
+    def __getattr__(self, name: str) -> Any:
+        factory = _REPOS.get(name)
+        if factory is None or "conn" not in self.__dict__:
+            raise AttributeError(name)
+        repo = factory(self.conn)
+        setattr(self, name, repo)
+        return repo
+
     def commit(self) -> None:
-        self.conn.commit()
+        """Durable when it returns. The unit is over then: read or write in a new one."""
+        if self._unit is not None:
+            self._unit.commit()
+        else:
+            self.conn.commit()
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            if self.conn.in_transaction():
-                self.conn.rollback()
-            self.conn.close()
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.__exit__(None, None, None)
-            self._lock = None
+        if self._unit is not None:
+            self._unit.close()
+            return
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        self.conn.close()
 
 
 class SqlUnitOfWorkFactory:

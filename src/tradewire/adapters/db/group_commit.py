@@ -1,0 +1,183 @@
+"""Group commit for SQLite: concurrent write units share one transaction and one fsync.
+
+SQLite takes one writer at a time, and with `synchronous=FULL` every commit waits for an
+fsync. Committing each request's transaction on its own makes every writer queue behind the
+previous one's fsync. Here the writers of one process take turns on one connection instead:
+each unit runs inside a SAVEPOINT of a shared transaction (so a unit that fails rolls back
+alone), and the transaction commits once no other writer is waiting to join it, or when it
+holds `max_units` units or is `max_age_s` old. A unit's `commit()` returns only after that
+commit is durable, so nothing is acknowledged before it is on disk; if the commit fails, every
+unit in it gets the error, as each would have alone.
+
+Units run one at a time under the group's mutex, in the order they took it, exactly as they
+did under the process's write lock before: a unit sees the units before it in the same
+transaction, and commits or fails with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+log = logging.getLogger(__name__)
+
+
+class _Batch:
+    """One shared transaction: the units committed in it, and its outcome."""
+
+    __slots__ = ("done", "error", "opened", "units")
+
+    def __init__(self) -> None:
+        self.opened = time.monotonic()
+        self.units = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(self, engine: Engine, *, max_units: int = 64, max_age_s: float = 0.005) -> None:
+        self._engine = engine
+        self.max_units = max_units
+        self.max_age_s = max_age_s
+        self._mutex = threading.Lock()
+        self._count = threading.Lock()
+        self._waiting = 0  # writers blocked on the mutex: the next batch members
+        self._owner: int | None = None
+        self._conn: Connection | None = None
+        self._tx: Any = None
+        self._savepoint: Any = None
+        self._batch: _Batch | None = None
+        self.commits = 0  # durable commits made, each holding one or more units
+
+    # -- the mutex -------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        with self._count:
+            self._waiting += 1
+        try:
+            self._mutex.acquire()
+        finally:
+            with self._count:
+                self._waiting -= 1
+        self._owner = threading.get_ident()
+
+    def release(self, *, flush: bool = False) -> None:
+        """Commit the batch unless another writer is about to join it; let the next in."""
+        try:
+            batch = self._batch
+            if batch is not None and (flush or self._due(batch)):
+                self._flush()
+        finally:
+            self._owner = None
+            self._mutex.release()
+
+    def _due(self, batch: _Batch) -> bool:
+        return (self._waiting == 0 or batch.units == 0 or batch.units >= self.max_units
+                or time.monotonic() - batch.opened >= self.max_age_s)
+
+    # -- units (under the mutex) -----------------------------------------------------------
+
+    def begin_unit(self) -> Connection:
+        """The shared connection, inside a fresh savepoint of the open batch."""
+        if self._conn is None:
+            conn = self._engine.connect().execution_options(tw_write=True)
+            event.listen(conn, "before_cursor_execute", self._check_owner)
+            self._conn = conn
+        if self._batch is None:
+            self._tx = self._conn.begin()
+            self._batch = _Batch()
+        self._savepoint = self._conn.begin_nested()
+        return self._conn
+
+    def end_unit(self, *, commit: bool) -> _Batch | None:
+        """Release the unit's savepoint into the batch (which it then waits for), or roll it
+        back. Returns the batch to wait for, or None when the unit left nothing in it."""
+        savepoint, self._savepoint = self._savepoint, None
+        batch = self._batch
+        if savepoint is None or batch is None:
+            return None
+        try:
+            if commit:
+                savepoint.commit()
+                batch.units += 1
+                return batch
+            savepoint.rollback()
+        except BaseException as exc:
+            self._lose(batch, exc)
+            raise
+        if not self._in_transaction():  # SQLite ended the whole transaction (disk full ...)
+            self._lose(batch, RuntimeError("the shared write transaction was rolled back"))
+        return None
+
+    def flush_open(self) -> None:
+        """Under the mutex: commit the open batch now (before an exclusive writer)."""
+        if self._batch is not None:
+            self._flush()
+
+    def wait(self, batch: _Batch) -> None:
+        """Until the batch is committed; then raise its error, if it failed."""
+        while not batch.done.wait(0.05):
+            # The writers after us are slow to finish: commit it ourselves.
+            self.acquire()
+            self.release(flush=self._batch is batch)
+        if batch.error is not None:
+            raise batch.error
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, None
+        assert batch is not None
+        try:
+            if batch.units:
+                self._tx.commit()
+                self.commits += 1
+            else:
+                self._tx.rollback()
+        except BaseException as exc:
+            log.exception("group commit of %d write units failed", batch.units)
+            batch.error = exc
+            self._discard()
+        finally:
+            self._tx = None
+            batch.done.set()
+
+    def _lose(self, batch: _Batch, exc: BaseException) -> None:
+        batch.error = exc
+        self._batch = None
+        self._discard()
+        batch.done.set()
+
+    def _discard(self) -> None:
+        conn, self._conn, self._tx = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # the connection is already broken; a new one comes next time
+                log.debug("discarding the shared write connection failed", exc_info=True)
+
+    def _in_transaction(self) -> bool:
+        assert self._conn is not None
+        dbapi = self._conn.connection.dbapi_connection
+        return bool(getattr(dbapi, "in_transaction", True))
+
+    def _check_owner(self, *_: Any) -> None:
+        if self._owner != threading.get_ident():
+            raise RuntimeError("a statement on the shared write connection outside its unit "
+                               "(used after commit, or from another thread)")
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            self.flush_open()
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+        finally:
+            self._owner = None
+            self._mutex.release()

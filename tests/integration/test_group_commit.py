@@ -1,0 +1,142 @@
+"""Group commit on SQLite: concurrent write units share one transaction and one fsync, and
+each unit's commit returns only once that transaction is durable."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from tradewire.adapters.db.engine import Database, connect
+from tradewire.adapters.db.group_commit import GroupCommit
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = connect(f"sqlite:///{tmp_path / 'g.db'}")
+    # A long age limit: a batch ends only when no writer waits, which the tests control.
+    database.group = GroupCommit(database.engine, max_units=1000, max_age_s=60)
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO parent VALUES (1)")
+        conn.exec_driver_sql("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER "
+                             "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    yield database
+    database.close()
+
+
+def _children(tmp_db: Database) -> set[int]:
+    path = tmp_db.engine.url.database
+    with sqlite3.connect(str(path)) as raw:  # a connection of its own: committed rows only
+        return {row[0] for row in raw.execute("SELECT id FROM child")}
+
+
+def _unit(db: Database, body: Callable[[Connection], None]) -> None:
+    unit = db.write_unit()
+    conn = unit.begin()
+    try:
+        body(conn)
+        unit.commit()
+    finally:
+        unit.close()
+
+
+def _insert(child: int, parent: int = 1) -> Callable[[Connection], None]:
+    def body(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO child VALUES (:c, :p)"), {"c": child, "p": parent})
+    return body
+
+
+def _queued(db: Database, bodies: list[Callable[[Connection], None]]) -> list[BaseException | None]:
+    """Run every body as a write unit on its own thread, all of them queued behind the group's
+    mutex before any starts, so that they make one batch. Returns each unit's outcome."""
+    group = db.group
+    assert group is not None
+    outcomes: list[BaseException | None] = [None] * len(bodies)
+
+    def run(i: int) -> None:
+        try:
+            _unit(db, bodies[i])
+        except BaseException as exc:
+            outcomes[i] = exc
+
+    group.acquire()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while group._waiting < len(bodies) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert group._waiting == len(bodies)
+    group.release()
+    for thread in threads:
+        thread.join(10)
+    return outcomes
+
+
+def test_queued_writers_share_one_durable_commit(db: Database) -> None:
+    assert db.group is not None
+    before = db.group.commits
+    outcomes = _queued(db, [_insert(i) for i in range(32)])
+    assert outcomes == [None] * 32
+    assert _children(db) == set(range(32))
+    assert db.group.commits - before == 1
+
+
+def test_a_failing_unit_rolls_back_alone(db: Database) -> None:
+    def fails(conn: Connection) -> None:
+        _insert(100)(conn)
+        raise ValueError("the unit's own error")
+
+    outcomes = _queued(db, [_insert(1), fails, _insert(2)])
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert _children(db) == {1, 2}
+
+
+def test_a_failed_commit_fails_every_unit_in_it(db: Database) -> None:
+    # The second unit breaks a deferred foreign key: SQLite refuses the whole COMMIT, so the
+    # first unit, whose own rows were fine, must not be told they are stored.
+    outcomes = _queued(db, [_insert(1), _insert(2, parent=99)])
+    assert all(o is not None for o in outcomes)
+    assert _children(db) == set()
+    _unit(db, _insert(3))  # the group carries on with a fresh transaction
+    assert _children(db) == {3}
+
+
+def test_commit_returns_once_durable(db: Database) -> None:
+    for i in range(5):
+        _unit(db, _insert(i))
+        assert i in _children(db)
+
+
+def test_the_connection_cannot_be_used_after_commit(db: Database) -> None:
+    unit = db.write_unit()
+    conn = unit.begin()
+    _insert(1)(conn)
+    unit.commit()
+    with pytest.raises(RuntimeError, match="outside its unit"):
+        conn.execute(text("SELECT 1"))
+    unit.close()
+    _unit(db, _insert(2))
+    assert _children(db) == {1, 2}
+
+
+def test_an_exclusive_writer_commits_the_open_batch_first(db: Database) -> None:
+    group = db.group
+    assert group is not None
+    group.acquire()
+    _insert(1)(group.begin_unit())
+    group_batch = group.end_unit(commit=True)  # committed into a batch left open ...
+    group._waiting += 1  # ... as if a writer were queued to join it
+    group.release()
+    group._waiting -= 1
+    assert group_batch is not None and not group_batch.done.is_set()
+    with db.writing():  # a migration, say: it must not wait on an open write transaction
+        assert group_batch.done.is_set()
+        assert _children(db) == {1}
