@@ -18,6 +18,7 @@ from tradewire.adapters.clock import ManualClock
 from tradewire.bootstrap import Container
 from tradewire.config import PaperSettings
 from tradewire.domain.orders import Order
+from tradewire.services import capabilities, channels
 from tradewire.services.exit_engine import load_armed, resync_resting
 from tradewire.services.ports import Page, Tick
 from tradewire.services.submit import submit_claimable
@@ -226,4 +227,41 @@ def test_an_upgraded_plan_armed_before_native_exits_stays_emulated(
     assert {str(o.status) for o in resting(container, alice)} == {"canceled"}
     assert len(container.deps.exits) == 1
     price(client, alice, "179")
+    assert held(client, alice) is None
+
+
+def test_an_add_that_fills_and_a_moved_stop_replace_the_resting_orders(
+        client: httpx.Client, alice: Caller, container: Container, clock: ManualClock) -> None:
+    """A partner signal with a ladder and a stop, a rebuy level, then a stop moved by call:
+    the resting stop and target always cover what is held, at the plan's prices."""
+    deps, secrets = container.deps, container.secrets
+    partner, _ = capabilities.create_partner("desk", deps, secrets)
+    chan, secret = channels.create_channel(partner.id, "alpha", deps, secrets)
+    channels.subscribe(chan.id, alice.account_id, deps, allocation=Decimal(1000))
+    keys = {"anny-api-key": chan.api_key, "anny-api-secret": secret}
+    price(client, alice, "99", "BTC/USDT")
+    parent = client.post("/v1/signal", headers=keys, json={
+        "coin": "BTC", "trade_market": "USDT", "buy_price_min": "95", "buy_price_max": "100",
+        "sell_price_1": "110", "sell_price_2": "120", "stop_loss": "80", "invest": "40",
+        }).json()["payload"]["parent_signal_id"]
+    live = [(o.exit_leg, o.qty, o.stop_price or o.limit_price)
+            for o in resting(container, alice) if str(o.status) == "accepted"]
+    assert live == [("stop", 4, 80), ("take_profit:0", 2, 110)]
+    r = client.post(f"/v1/signal/{parent}/call/rebuy", json={"price": "92", "invest": "50"},
+                    headers=keys)
+    assert r.json()["payload"]["result"] == "success", r.text
+    clock.advance(timedelta(seconds=1))
+    price(client, alice, "91", "BTC/USDT")  # the rebuy fills 2 more: 6 held
+    assert held(client, alice) == "6.000000"
+    live = [(o.exit_leg, o.qty, o.stop_price or o.limit_price)
+            for o in resting(container, alice) if str(o.status) == "accepted"]
+    assert live == [("stop", 6, 80), ("take_profit:0", 3, 110)]
+    clock.advance(timedelta(seconds=1))
+    r = client.put(f"/v1/signal/{parent}/updateprice", json={"stop_loss": "90"}, headers=keys)
+    assert r.json()["payload"]["result"] == "success", r.text
+    live = [(o.exit_leg, o.qty, o.stop_price or o.limit_price)
+            for o in resting(container, alice) if str(o.status) == "accepted"]
+    assert live == [("take_profit:0", 3, 110), ("stop", 6, 90)]
+    assert len(container.paper.open_orders(alice.account_id)) == 2  # one stop, one target
+    price(client, alice, "89", "BTC/USDT")
     assert held(client, alice) is None
