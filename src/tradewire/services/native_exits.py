@@ -14,7 +14,7 @@ storing the same replacement collide on the client_order_id's unique index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -87,13 +87,9 @@ def _retire(uow: UnitOfWork, order: Order, now: datetime, work: NativeWork) -> N
             uow.audit.add(order_event(withdrawn, "OrderCanceled", now, from_status="new",
                                       reason=SUPERSEDED))
             return
-    if order.reason != SUPERSEDED:  # marked, so its cancel is known for ours when it comes back
-        uow.orders.save(Order(**{**_fields(order), "reason": SUPERSEDED}), order.status, now)
+    if order.reason != SUPERSEDED:  # marked: never kept again, whatever its price and size
+        uow.orders.save(replace(order, reason=SUPERSEDED), order.status, now)
     work.cancel.append(order)
-
-
-def _fields(order: Order) -> dict[str, Any]:
-    return {f: getattr(order, f) for f in order.__dataclass_fields__}
 
 
 def _same(order: Order, want: Resting) -> bool:
