@@ -98,7 +98,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
         migrate.upgrade(db)
     calendar = ExchangeCalendars()
     paper = PaperBroker(db, clock, calendar, FillModel(fee_bps=settings.paper.fee_bps,
-                                             slippage_bps=settings.paper.slippage_bps))
+                                             slippage_bps=settings.paper.slippage_bps),
+                        native_exits=settings.paper.native_exits)
     wake_event = threading.Event()
     wake: Callable[[], None] = wake_event.set
     if role == "api" and is_postgres(db):

@@ -17,6 +17,9 @@ class PaperSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     fee_bps: Decimal = Decimal(0)
     slippage_bps: Decimal = Decimal(0)
+    # Exit plans rest their stop (and take-profit) as orders here; false simulates a venue
+    # without such orders, so every exit is emulated by the trigger engine.
+    native_exits: bool = True
 
 
 class MarketDataSettings(BaseModel):

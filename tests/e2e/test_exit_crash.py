@@ -42,7 +42,9 @@ def _exit_orders(client: httpx.Client, key: str) -> list[dict[str, Any]]:
 def test_a_crash_at_an_exit_leaves_exactly_one_exit_order(cli: Cli, tmp_path: Any,
                                                           point: str) -> None:
     ids = _setup(cli)
-    service = Service({**cli.env, "TRADEWIRE_FAILPOINTS": point}, tmp_path, tmp_path)
+    # The trigger engine's own exits are under test: a paper broker that rests none.
+    emulating = {**cli.env, "TRADEWIRE_PAPER__NATIVE_EXITS": "false"}
+    service = Service({**emulating, "TRADEWIRE_FAILPOINTS": point}, tmp_path, tmp_path)
     try:
         service.start()
         with service.client() as client:
@@ -55,7 +57,7 @@ def test_a_crash_at_an_exit_leaves_exactly_one_exit_order(cli: Cli, tmp_path: An
         assert service.proc is not None
         service.proc.wait(timeout=15)
         service.proc = None
-        service.env = cli.env  # back without the failpoint
+        service.env = emulating  # back without the failpoint
         service.start()
         with service.client() as client:
             for _ in range(3):  # the price stays above the target: it must not fire again

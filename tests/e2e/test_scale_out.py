@@ -52,7 +52,9 @@ class Proc:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with database_url("postgres", tmp_path) as url:
-        env = {**clean_env(tmp_path / "data", url), "TRADEWIRE_WORKER_POLL_MS": "100"}
+        # The partitioned trigger engine is under test: a paper broker that rests no exits.
+        env = {**clean_env(tmp_path / "data", url), "TRADEWIRE_WORKER_POLL_MS": "100",
+               "TRADEWIRE_PAPER__NATIVE_EXITS": "false"}
         boot = Cli(env, tmp_path).json("init")
         account = Cli(env, tmp_path).json("accounts", "create", "--name", "crypto",
                                           "--market", "24/7")["id"]

@@ -31,7 +31,7 @@ from tradewire.entrypoints.worker import Worker
 from tradewire.services import accounts
 from tradewire.services.credentials import CredentialSource
 from tradewire.services.ports import BrokerOrder, BrokerUnavailable, OrderRequest, Page
-from tradewire.services.submit import submit_claimable
+from tradewire.services.submit import reconcile_open_orders, submit_claimable
 
 D = Decimal
 REF = "acct-alpaca"
@@ -617,3 +617,34 @@ def test_the_worker_follows_alpacas_stream_and_records_fills_without_polling(
     finally:
         worker.stop()
     wait_until(lambda: fake.listening(desk.keys) == 0, "the stream is closed")
+
+
+def test_a_signals_stop_rests_at_alpaca_and_its_fill_closes_the_plan(
+        client: httpx.Client, container: Container, alice: Caller, fake: FakeAlpaca) -> None:
+    """Alpaca declares native stops but no one-cancels-other between separate orders: the
+    stop rests there, the target is watched by tradewire."""
+    account_id, desk = alpaca_account(container, alice, fake)
+    desk.trade("AAPL", "190")
+    r = client.post("/api/v1/signals", headers=alice.headers, json={
+        "symbol": "AAPL", "action": "openLong", "accountId": account_id, "quantity": 10,
+        "executeMode": "immediate", "stopLoss": {"type": "stop", "stopPrice": 180},
+        "takeProfit": {"limitPrice": 200}})
+    assert r.status_code == 201, r.text
+    sid = r.json()["signal"]["id"]
+    ours = {o.exit_leg: o for o in tradewire_orders(container, account_id)}
+    assert set(ours) == {None, "stop"}  # the entry and the stop; no resting target
+    stop = ours["stop"]
+    (theirs,) = [o for o in desk.orders() if o["client_order_id"] == stop.client_order_id]
+    assert (theirs["type"], theirs["side"], theirs["qty"], theirs["stop_price"],
+            theirs["time_in_force"], theirs["status"]) == ("stop", "sell", "10", "180", "gtc", "new")
+    assert len(container.deps.exits) == 1  # the target (200) is armed here, the stop is not
+    desk.trade("AAPL", "179")  # Alpaca's stop fills; tradewire hears it by polling
+    assert reconcile_open_orders(container.deps) == 1
+    stop = {o.exit_leg: o for o in tradewire_orders(container, account_id)}["stop"]
+    assert (stop.status, stop.filled_qty, stop.avg_fill_price) == (OrderStatus.FILLED, D(10),
+                                                                   D(179))
+    with container.deps.uow(write=False) as uow:
+        assert uow.exit_plans.get(sid).active is False
+        assert uow.positions.get(account_id, "AAPL").qty == 0
+    assert len(container.deps.exits) == 0  # the emulated target is disarmed with the plan
+    assert len(desk.sent()) == 2  # the entry and the stop, each once

@@ -146,8 +146,16 @@ def count(world: World, table: Any, owner_column: str, caller: Caller,
 
 
 def at_broker(world: World, caller: Caller, symbol: str | None = None) -> int:
-    """Orders the paper broker received for the account (in the symbol)."""
-    return count(world, t.paper_orders, "account_ref", caller, symbol)
+    """Orders the paper broker received for the account (in the symbol), besides the exits
+    an entry's plan rests there (its stop and target: protection, never refused by a limit)."""
+    resting = select(t.orders.c.client_order_id).where(t.orders.c.exit_leg.isnot(None))
+    q = select(func.count()).select_from(t.paper_orders).where(
+        t.paper_orders.c.account_ref == caller.account_id,
+        t.paper_orders.c.client_order_id.not_in(resting))
+    if symbol is not None:
+        q = q.where(t.paper_orders.c.symbol == symbol)
+    with world.container.db.engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
 
 
 def stored_orders(world: World, caller: Caller, symbol: str | None = None) -> int:

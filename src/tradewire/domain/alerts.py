@@ -149,7 +149,7 @@ def protective_plan(tp: dict[str, Any] | None, sl: dict[str, Any] | None, side: 
 
     Percent and amount levels are measured from `reference` (the order's limit or signal
     price, else the last price); without one only absolute levels can be used. A stop_limit
-    stop is run as a stop (the engine emulates it with a market order).
+    stop is run as a stop (a STOP order, or a market order when emulated).
     """
     if tp is None and sl is None:
         return None

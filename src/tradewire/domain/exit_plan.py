@@ -76,6 +76,16 @@ class PlanState:
     closed: bool = False
 
 
+class ExitLeg(StrEnum):
+    """An exit that can rest at the broker instead of being watched here (domain/native_exits)."""
+
+    STOP = "stop"  # the stop-loss, or the trailing stop where it is tighter
+    TAKE_PROFIT = "take_profit"  # the next target of the ladder
+
+
+NO_NATIVE: frozenset[ExitLeg] = frozenset()
+
+
 class ExitKind(StrEnum):
     TAKE_PROFIT = "take_profit"
     STOP_LOSS = "stop_loss"
@@ -101,17 +111,22 @@ def arm(plan: ExitPlan, filled_qty: Decimal, avg_entry_price: Decimal) -> PlanSt
     return replace(state, trail_anchor=_anchor(plan, state))
 
 
-def on_price(plan: ExitPlan, state: PlanState, price: Decimal) -> tuple[list[ExitAction], PlanState]:
-    """The orders one price calls for, and the state after them. A closed plan does nothing."""
+def on_price(plan: ExitPlan, state: PlanState, price: Decimal,
+             native: frozenset[ExitLeg] = NO_NATIVE) -> tuple[list[ExitAction], PlanState]:
+    """The orders one price calls for, and the state after them. A closed plan does nothing.
+    Legs in `native` rest at the broker: their fills move the state (`on_native_fill`), so
+    they never fire here (one exit, not two)."""
     if state.closed:
         return [], state
     state = _follow(plan, state, price)
     # A stop and a target touched by one price: the stop wins. One price cannot tell which
     # came first, so assume the worst. A stop also wins over an add: no buying into a close.
-    stop = _stop_action(plan, state, price)
+    stop = None if ExitLeg.STOP in native else _stop_action(plan, state, price)
     if stop is not None:
         return [stop], replace(state, open_qty=ZERO, closed=True)
-    profits, state = _take_profits(plan, state, price)
+    profits: list[ExitAction] = []
+    if ExitLeg.TAKE_PROFIT not in native:
+        profits, state = _take_profits(plan, state, price)
     if state.closed:
         return profits, state
     adds, state = _adds(plan, state, price)
@@ -125,20 +140,48 @@ def on_fill_of_add(state: PlanState, qty: Decimal, price: Decimal) -> PlanState:
     return replace(state, entry_qty=state.entry_qty + qty, open_qty=open_qty, avg_entry_price=avg)
 
 
-def levels(plan: ExitPlan, state: PlanState) -> tuple[Decimal | None, Decimal | None]:
+def on_native_fill(plan: ExitPlan, state: PlanState, leg: ExitLeg, index: int | None,
+                   qty: Decimal) -> PlanState:
+    """The state after `qty` of a leg resting at the broker filled: what `on_price` would have
+    recorded had the level been watched here (a target counts as hit, break-even applies)."""
+    open_qty = max(state.open_qty - qty, ZERO)
+    moved = replace(state, open_qty=open_qty, closed=open_qty <= 0)
+    if leg is ExitLeg.TAKE_PROFIT and index is not None and index >= state.targets_hit:
+        stop = _break_even(plan, state) if state.targets_hit == 0 else state.stop
+        moved = replace(moved, targets_hit=index + 1, stop=stop)
+    return moved
+
+
+def stop_in_force(plan: ExitPlan, state: PlanState) -> Decimal | None:
+    """Where the position is stopped out now: the fixed stop or the trailing stop, whichever
+    is nearer the price (the one that would fire first)."""
+    levels_ = [state.stop] if state.stop is not None else []
+    anchor = _anchor(plan, state)
+    if plan.trailing is not None and anchor is not None:
+        trigger = _trigger(plan.side, plan.trailing, anchor)
+        levels_ += [trigger] if trigger is not None else []
+    if not levels_:
+        return None
+    return max(levels_) if plan.side is Side.BUY else min(levels_)
+
+
+def levels(plan: ExitPlan, state: PlanState,
+           native: frozenset[ExitLeg] = NO_NATIVE) -> tuple[Decimal | None, Decimal | None]:
     """(below, above): `on_price` can act only when price <= below or price >= above.
 
     None where nothing waits on that side. An active trailing stop waits on its anchor too:
-    a new best price moves the stop, so it must reach `on_price`.
+    a new best price moves the stop, so it must reach `on_price` (also when the stop rests at
+    the broker: that order is then replaced). Levels of `native` legs are not watched here.
     """
     if state.closed:
         return None, None
     side = plan.side
     favourable: list[Decimal] = []
     adverse: list[Decimal] = []
-    if state.targets_hit < len(plan.targets):
+    watch_stop = ExitLeg.STOP not in native
+    if state.targets_hit < len(plan.targets) and ExitLeg.TAKE_PROFIT not in native:
         favourable.append(plan.targets[state.targets_hit].price)
-    if state.stop is not None:
+    if state.stop is not None and watch_stop:
         adverse.append(state.stop)
     anchor = _anchor(plan, state)
     if plan.trailing is not None and anchor is None and plan.trailing.activation_price is not None:
@@ -146,7 +189,7 @@ def levels(plan: ExitPlan, state: PlanState) -> tuple[Decimal | None, Decimal | 
     if plan.trailing is not None and anchor is not None:
         favourable.append(anchor)
         trigger = _trigger(side, plan.trailing, anchor)
-        adverse += [trigger] if trigger is not None else []
+        adverse += [trigger] if trigger is not None and watch_stop else []
     adverse += [a.price for i, a in enumerate(plan.adds) if i not in state.adds_done]
     if side is Side.BUY:
         return max(adverse, default=None), min(favourable, default=None)
@@ -219,17 +262,9 @@ def _stop_action(plan: ExitPlan, state: PlanState, price: Decimal) -> ExitAction
 def _take_profits(plan: ExitPlan, state: PlanState, price: Decimal) -> tuple[list[ExitAction], PlanState]:
     """Every target the price has reached, in order: a gap through several fires each."""
     targets, hit, open_qty = plan.targets, state.targets_hit, state.open_qty
-    # Rounding each share down would leave dust behind the last target of a full ladder.
-    full_ladder = sum((t.share for t in targets), ZERO) == ONE
     actions = []
     while hit < len(targets) and open_qty > 0 and _favourable(plan.side, price, targets[hit].price):
-        # Round the cumulative share, not each share: thirds of 3 close 1, 1, 1 (not 0.999999).
-        done = sum((t.share for t in targets[:hit]), ZERO)
-        qty = _nearest((done + targets[hit].share) * state.entry_qty) - _nearest(
-            done * state.entry_qty)
-        qty = min(qty, open_qty)
-        if full_ladder and hit == len(targets) - 1:
-            qty = open_qty
+        qty = target_qty(plan, state.entry_qty, hit, open_qty)
         if qty > 0:
             actions.append(ExitAction(ExitKind.TAKE_PROFIT, qty, targets[hit].price, hit))
         open_qty -= qty
@@ -238,6 +273,18 @@ def _take_profits(plan: ExitPlan, state: PlanState, price: Decimal) -> tuple[lis
         return [], state
     stop = _break_even(plan, state) if state.targets_hit == 0 else state.stop
     return actions, replace(state, targets_hit=hit, open_qty=open_qty, stop=stop, closed=open_qty <= 0)
+
+
+def target_qty(plan: ExitPlan, entry_qty: Decimal, index: int, open_qty: Decimal) -> Decimal:
+    """What target `index` closes, never more than is open."""
+    targets = plan.targets
+    # Round the cumulative share, not each share: thirds of 3 close 1, 1, 1 (not 0.999999).
+    done = sum((t.share for t in targets[:index]), ZERO)
+    qty = _nearest((done + targets[index].share) * entry_qty) - _nearest(done * entry_qty)
+    # Rounding each share down would leave dust behind the last target of a full ladder.
+    if index == len(targets) - 1 and sum((t.share for t in targets), ZERO) == ONE:
+        return open_qty
+    return min(qty, open_qty)
 
 
 def _nearest(qty: Decimal) -> Decimal:

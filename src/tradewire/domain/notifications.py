@@ -70,6 +70,8 @@ def kinds_of(event: AuditEvent) -> tuple[EventKind, ...]:
         return (EventKind.ORDER_FILLED,)
     if event.event == "OrderCreated" and event.data.get("exit") in STOP_EXITS:
         return (EventKind.STOP_HIT,)  # the exit engine placing a stop-loss or trailing exit
+    if event.event == "NativeExitFilled" and event.data.get("exit") in STOP_EXITS:
+        return (EventKind.STOP_HIT,)  # a stop resting at the broker filled
     if event.event == "ReconciliationDifference":
         return (EventKind.RECONCILIATION_DIFFERENCE,)
     return ()

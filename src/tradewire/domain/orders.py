@@ -91,6 +91,7 @@ class Order:
     expires_at: datetime | None = None  # gtd orders only
     link_group: str | None = None  # the legs of one multi-leg signal share it
     link_kind: str | None = None  # "oco" or "all"
+    exit_leg: str | None = None  # an exit resting at the broker for its signal's plan (`stop`)
 
     @property
     def remaining_qty(self) -> Decimal:

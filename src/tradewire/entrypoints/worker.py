@@ -12,6 +12,7 @@ from tradewire.adapters.notify import build_senders
 from tradewire.bootstrap import Container
 from tradewire.services import notifications
 from tradewire.services.evaluation import auto_evaluate
+from tradewire.services.exit_engine import resync_resting
 from tradewire.services.partitioned_exits import WorkerTriggers
 from tradewire.services.ports import BrokerOrder, Page
 from tradewire.services.reconciliation import reconcile_all
@@ -98,7 +99,7 @@ class Worker:
             done += self.triggers.run(self.c.deps)
         if time.monotonic() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._last_reconcile = time.monotonic()
-            done += reconcile_open_orders(self.c.deps)
+            done += reconcile_open_orders(self.c.deps) + resync_resting(self.c.deps)
         if time.monotonic() - self._last_full >= FULL_RECONCILE_EVERY_S or not self._last_full:
             self._last_full = time.monotonic()
             done += sum(o.updated for o in reconcile_all(self.c.deps, include_paper=False))

@@ -321,6 +321,9 @@ def cancel_order(order_id: str, principal: Principal, deps: Deps) -> Order:
         raise Rejected(f"This order is {order.status}; there is nothing left to cancel")
     if order.status is OrderStatus.SUBMITTING:
         raise Rejected("This order is being sent to the broker right now; try again in a moment")
+    if order.exit_leg is not None:  # the plan would only place it again
+        raise Rejected("This order is the resting exit of an exit plan and follows the plan; "
+                       "close the position or cancel the signal instead")
     cancel_orders([order], deps, reason="cancelled on the dashboard")
     return _visible_order(order_id, principal, deps)
 

@@ -13,15 +13,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tradewire.domain.exit_plan import ExitAction, ExitKind, levels, on_price
+from tradewire.domain.exit_plan import ExitAction, ExitKind, on_price
 from tradewire.domain.orders import Order, client_order_id
 from tradewire.domain.risk import RiskRefused
 from tradewire.domain.values import OrderPurpose, OrderType, Side, TimeInForce, new_id
 from tradewire.services.audit import order_event
 from tradewire.services.deps import Deps
+from tradewire.services.exit_arming import after_reports, arming_of
+from tradewire.services.native_exits import NativeWork, sync
 from tradewire.services.ports import Tick, UnitOfWork
 from tradewire.services.risk import check_order
-from tradewire.services.submit import submit_order
+from tradewire.services.submit import settle_native, submit_order
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,31 @@ def load_armed(deps: Deps) -> int:
     with deps.uow(write=False) as uow:
         plans = uow.exit_plans.armed()
     for p in plans:
-        deps.exits.arm(p.signal_id, p.symbol, *levels(p.plan, p.state))
+        deps.exits.arm(*arming_of(p))
     return len(plans)
+
+
+def resync_resting(deps: Deps) -> int:
+    """The sweep: bring every plan with resting exits in step with the broker's side of it
+    (a cancel the broker did not answer, a crash between a cancel and its replacement).
+    Returns how many plans had work."""
+    with deps.uow(write=False) as uow:
+        keys = {p.signal_id for p in uow.exit_plans.armed() if p.native}
+        keys |= set(uow.orders.signals_with_resting_exits())
+    done = 0
+    for key in sorted(keys):
+        try:
+            with deps.uow() as uow:
+                work, armings = after_reports(uow, {key}, set(), deps.clock.now())
+                uow.commit()
+            for arming in armings:
+                deps.exits.arm(*arming)
+            settle_native(work, deps)
+        except Exception:
+            log.exception("bringing the resting exits of %s in step failed; next pass", key)
+            continue
+        done += bool(work)
+    return done
 
 
 def on_ticks(ticks: Sequence[Tick], deps: Deps) -> int:
@@ -54,7 +79,7 @@ def _evaluate(signal_id: str, price: Decimal, deps: Deps) -> int:
         stored = uow.exit_plans.get(signal_id)
         if stored is None or not stored.active or stored.state is None:
             return 0
-        actions, state = on_price(stored.plan, stored.state, price)
+        actions, state = on_price(stored.plan, stored.state, price, stored.native)
         made = ((_order(stored, action, i, uow, now), action) for i, action in enumerate(actions))
         placed = [(o, a) for o, a in made
                   if o is not None and _allowed(o, price, uow, now, deps)]
@@ -66,15 +91,20 @@ def _evaluate(signal_id: str, price: Decimal, deps: Deps) -> int:
                                           exit=str(action.kind)))
         if not uow.exit_plans.save(stored, state=state, active=not state.closed, at=now):
             return 0  # another evaluator moved it first; its orders stand
+        saved = uow.exit_plans.get(signal_id)
+        native = sync(uow, saved, now)  # a moved trailing stop, a smaller position ...
         if orders:
             deps.failpoint("exit-fired")  # fired, nothing stored yet
         uow.commit()
     if orders:
         deps.failpoint("exit-stored")  # stored, not yet sent
-    if not state.closed:
-        deps.exits.arm(signal_id, stored.symbol, *levels(stored.plan, state))
+    deps.exits.arm(*arming_of(saved))
+    # Resting exits the plan no longer wants are cancelled before its market orders go out:
+    # a stop that filled meanwhile then shows in the position, and the plan, first.
+    settle_native(NativeWork(cancel=native.cancel), deps)
     for order in orders:
         submit_order(order.id, deps)
+    settle_native(NativeWork(send=native.send), deps)
     return len(orders)
 
 
@@ -114,6 +144,6 @@ def _order(stored: Any, action: ExitAction, index: int, uow: UnitOfWork,
 def _rearm(signal_id: str, deps: Deps) -> None:
     with deps.uow(write=False) as uow:
         stored = uow.exit_plans.get(signal_id)
-    if stored is not None and stored.active and stored.state is not None:
-        deps.exits.arm(signal_id, stored.symbol, *levels(stored.plan, stored.state))
+    if stored is not None:
+        deps.exits.arm(*arming_of(stored))
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tradewire.domain.exit_plan import levels
 from tradewire.domain.partitions import PARTITIONS, partition_of, plan_leases
 from tradewire.services import exit_engine
 from tradewire.services.deps import Deps
+from tradewire.services.exit_arming import arming_of
 from tradewire.services.ports import Tick
 
 LEASE = timedelta(seconds=10)
@@ -88,8 +88,5 @@ class WorkerTriggers:
         for p in plans:
             if partition_of(p.symbol) not in self.owned:
                 continue
-            if p.active and p.state is not None:
-                deps.exits.arm(p.signal_id, p.symbol, *levels(p.plan, p.state))
-            else:
-                deps.exits.disarm(p.signal_id)
+            deps.exits.arm(*arming_of(p))  # a plan that is done is disarmed
         self.reloaded_at = now

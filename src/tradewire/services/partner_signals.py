@@ -10,7 +10,7 @@ from typing import Any
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.channels import AllocationType, Channel
 from tradewire.domain.errors import Rejected, TradewireError
-from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing, levels
+from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing
 from tradewire.domain.orders import OPEN_STATUSES
 from tradewire.domain.signals import Signal
 from tradewire.domain.values import Action, ExecuteMode, Side, new_id, round_qty
@@ -23,8 +23,11 @@ from tradewire.services.channels import (
     load_parent,
 )
 from tradewire.services.deps import Deps
+from tradewire.services.exit_arming import arming_of, end_plan, resting_orders_of
 from tradewire.services.ingest import ingest_signal
+from tradewire.services.native_exits import NativeWork
 from tradewire.services.orders import cancel_orders
+from tradewire.services.submit import settle_native
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,13 @@ def cancel(parent_id: str, channel: Channel, deps: Deps) -> list[ChildResult]:
     with deps.uow() as uow:
         uow.partner_signals.update(parent_id, now, status="cancelled")
         kids = uow.partner_signals.children(parent_id)
+        resting = NativeWork()
+        for kid in kids:  # the plans end first: their resting exits are cancelled, not replaced
+            resting.merge(end_plan(uow, kid.id, now, reason=f"partner signal {parent_id} cancelled"))
         open_orders = [o for kid in kids for o in uow.orders.of_signal(kid.id)
-                       if o.status in OPEN_STATUSES]
+                       if o.status in OPEN_STATUSES and o.exit_leg is None]
         uow.commit()
+    settle_native(resting, deps)
     cancel_orders(open_orders, deps, reason=f"partner signal {parent_id} cancelled")
     return [_close(kid, parent_id, deps) for kid in children(parent_id, deps)]
 
@@ -150,7 +157,7 @@ def amend(parent_id: str, channel: Channel, change: PlanChange, deps: Deps,
     if parent["status"] != "active":
         raise Rejected(f"signal {parent_id} is {parent['status']}", code="SIGNAL_CLOSED")
     now = deps.clock.now()
-    rearm = []
+    rearm, native = [], NativeWork()
     with deps.uow() as uow:
         for kid in uow.partner_signals.children(parent_id):
             stored = uow.exit_plans.get(kid.id)
@@ -159,13 +166,15 @@ def amend(parent_id: str, channel: Channel, change: PlanChange, deps: Deps,
             plan, state = change(stored.plan, stored.state)
             if not uow.exit_plans.save(stored, plan=plan, state=state, at=now):
                 raise Rejected("the plan changed meanwhile; retry", code="CONFLICT")
+            native.merge(resting_orders_of(uow, kid.id, now))  # a moved stop rests anew
             if state is not None and not state.closed:
-                rearm.append((kid.id, stored.symbol, *levels(plan, state)))
+                rearm.append(arming_of(uow.exit_plans.get(kid.id)))
         calls = [*list(parent["body"].get("calls", [])), body or {}]
         uow.partner_signals.update(parent_id, now, body={**parent["body"], "calls": calls})
         uow.commit()
     for key, symbol, below, above in rearm:
         deps.exits.arm(key, symbol, below, above)
+    settle_native(native, deps)
     return len(rearm)
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from tradewire.domain.accounts import Account
 from tradewire.domain.audit import AuditEvent
+from tradewire.domain.exit_plan import ExitLeg
 from tradewire.domain.exits import exit_due_at
 from tradewire.domain.jobs import Job, JobKind
+from tradewire.domain.native_exits import native_legs
 from tradewire.domain.orders import ACKNOWLEDGED, Fill, Order, OrderStatus, apply_fill
 from tradewire.domain.orders import client_order_id as make_client_order_id
 from tradewire.domain.positions import apply_fill as position_after
@@ -26,7 +28,8 @@ from tradewire.domain.values import OrderPurpose, OrderType, TimeInForce, new_id
 from tradewire.services import logcontext
 from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
-from tradewire.services.exit_arming import Arming, on_order_filled
+from tradewire.services.exit_arming import Arming, after_reports, on_order_filled, on_resting_exit
+from tradewire.services.native_exits import NativeWork
 from tradewire.services.ports import (
     Broker,
     BrokerOrder,
@@ -172,23 +175,55 @@ def _request(order: Order) -> OrderRequest:
 def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> list[Order | None]:
     """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
     now = deps.clock.now()
-    armings: list[Arming] = []
+    touched = _Touched()
     # Position rows are locked in one order (by symbol) so two batches never deadlock.
     order = sorted(range(len(reports)), key=lambda i: (reports[i][1].symbol or "", reports[i][0]))
     out: list[Order | None] = [None] * len(reports)
     with deps.uow() as uow:
         for i in order:
-            out[i] = _record(uow, reports[i][0], reports[i][1], now, deps, armings)
+            out[i] = _record(uow, reports[i][0], reports[i][1], now, deps, touched)
+        work, armings = after_reports(uow, touched.plans, touched.positions, now)
         uow.commit()
-    for key, symbol, below, above in armings:
+    for key, symbol, below, above in [*touched.armings, *armings]:
         deps.exits.arm(key, symbol, below, above)
     if any(o is not None and o.status is OrderStatus.FILLED for o in out):
         deps.wake()
+    settle_native(work, deps)
     return out
 
 
+@dataclass
+class _Touched:
+    """What a batch of reports moved: the plans and positions to look at before commit."""
+
+    armings: list[Arming] = field(default_factory=list)
+    plans: set[str] = field(default_factory=set)
+    positions: set[tuple[str, str]] = field(default_factory=set)
+
+
+def settle_native(work: NativeWork, deps: Deps) -> None:
+    """After the commit: cancel the resting exits plans no longer want, then send the new ones.
+    A replacement is stored once its predecessor's cancel is recorded (by the report below)."""
+    reports = []
+    for order in work.cancel:
+        with deps.uow(write=False) as uow:
+            account = uow.accounts.get(order.account_id)
+        try:
+            report = deps.brokers.for_account(account).cancel(order.account_id,
+                                                              order.client_order_id)
+        except BrokerUnavailable:
+            log.warning("cancelling resting exit %s failed; the sweep tries again", order.id)
+            continue
+        if report is not None:
+            reports.append((order.client_order_id, report))
+    if reports:
+        record_reports(reports, deps)
+    for order_id in work.send:
+        submit_order(order_id, deps)
+
+
 def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
-            deps: Deps, armings: list[Arming]) -> Order | None:
+            deps: Deps, touched: _Touched) -> Order | None:
     before = uow.orders.by_client_id(coid)
     if before is None:
         return None
@@ -216,12 +251,26 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
     if not uow.orders.save(order, before.status, now, **extra):
         raise RuntimeError(f"order {order.id} moved under us; the report will be applied again")
     uow.audit.add_many(events)
+    if order.filled_qty != before.filled_qty:
+        touched.positions.add((order.account_id, order.symbol))
     if order.signal_id is not None:
-        arming = on_order_filled(uow, order.signal_id, before, order, now)
+        arming = on_order_filled(uow, order.signal_id, before, order, now,
+                                 _native_legs(uow, order, deps))
         if arming is not None:
-            armings.append(arming)
+            touched.armings.append(arming)
+            touched.plans.add(order.signal_id)
+        if order.exit_leg is not None:
+            on_resting_exit(uow, before, order, now)
+            touched.plans.add(order.signal_id)
     _follow_signal(uow, before, order, now, deps)
     return order
+
+
+def _native_legs(uow: UnitOfWork, order: Order, deps: Deps) -> frozenset[ExitLeg]:
+    """What the order's broker can rest, for a plan its fill arms."""
+    if order.purpose is not OrderPurpose.ENTRY or order.status is not OrderStatus.FILLED:
+        return frozenset()
+    return native_legs(deps.brokers.for_account(uow.accounts.get(order.account_id)).capabilities)
 
 
 def _settle_status(order: Order, report: BrokerOrder, events: list[AuditEvent],

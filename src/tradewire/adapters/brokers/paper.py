@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,10 +42,15 @@ WORKING = (str(OrderStatus.ACCEPTED),)
 
 class PaperBroker:
     name = "paper"
-    capabilities = BrokerCapabilities(netting=False, client_order_id_max=48)
+    # Stops, limits and one-cancels-other groups rest and match on ticks: exits rest here.
+    capabilities = BrokerCapabilities(netting=False, client_order_id_max=48, native_stop=True,
+                                      native_take_profit=True, oco=True)
 
     def __init__(self, db: Database, clock: Clock, calendar: MarketCalendar,
-                 model: FillModel | None = None) -> None:
+                 model: FillModel | None = None, *, native_exits: bool = True) -> None:
+        if not native_exits:  # a venue without resting exits, simulated: every exit emulated
+            self.capabilities = replace(self.capabilities, native_stop=False,
+                                        native_take_profit=False)
         self._local = threading.local()  # siblings cancelled during one on_ticks call
         self._db = db
         self._clock = clock

@@ -16,7 +16,7 @@ from tradewire.domain.accounts import Account, ApiKey, Scope, User
 from tradewire.domain.audit import AuditEvent
 from tradewire.domain.capabilities import AccessToken, Partner, Trigger
 from tradewire.domain.channels import AllocationType, Channel, Subscription
-from tradewire.domain.exit_plan import AddLevel, ExitPlan, PlanState, Target, Trailing
+from tradewire.domain.exit_plan import AddLevel, ExitLeg, ExitPlan, PlanState, Target, Trailing
 from tradewire.domain.jobs import Job, JobKind, JobStatus
 from tradewire.domain.market import Bar
 from tradewire.domain.orders import OPEN_STATUSES, Fill, Order, OrderStatus
@@ -377,11 +377,20 @@ class OrderRepo(_Repo):
     def count(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(t.orders)).scalar_one())
 
+    def signals_with_resting_exits(self) -> list[str]:
+        """Signals with a native exit still open (the resting-exit sweep looks at their plans)."""
+        o = t.orders.c
+        q = select(o.signal_id).distinct().where(
+            o.status.in_([str(s) for s in OPEN_STATUSES]), o.exit_leg.isnot(None))
+        return [sid for sid in self.conn.execute(q).scalars() if sid is not None]
+
     def working_qty(self, account_id: str, symbol: str) -> Decimal:
-        """Signed quantity still to fill on the account's open orders in the symbol."""
+        """Signed quantity still to fill on the account's open orders in the symbol. Resting
+        exits (native stops, take-profits) are left out: they wait on a price, and a close
+        that fills first cancels them."""
         o = t.orders.c
         q = select(o.side, o.qty, o.filled_qty).where(
-            o.account_id == account_id, o.symbol == symbol,
+            o.account_id == account_id, o.symbol == symbol, o.exit_leg.is_(None),
             o.status.in_([str(s) for s in OPEN_STATUSES]))
         return sum((Side(side).sign * (qty - filled) for side, qty, filled in self.conn.execute(q)),
                    Decimal(0))
@@ -925,6 +934,7 @@ class StoredPlan:
     state: PlanState | None
     version: int
     active: bool
+    native: frozenset[ExitLeg] = frozenset()  # the legs resting at the broker
 
 
 class ExitPlanRepo(_Repo):
@@ -950,9 +960,16 @@ class ExitPlanRepo(_Repo):
         q = select(t.exit_plans).where(t.exit_plans.c.updated_at >= since)
         return [self._stored(r) for r in self.conn.execute(q)]
 
+    def armed_on(self, account_id: str, symbol: str) -> list[StoredPlan]:
+        """The armed plans of one account's position (a fill that moves it concerns them)."""
+        c = t.exit_plans.c
+        q = select(t.exit_plans).where(c.symbol == symbol, c.account_id == account_id,
+                                       c.active.is_(True), c.state.isnot(None))
+        return [self._stored(r) for r in self.conn.execute(q)]
+
     def save(self, stored: StoredPlan, *, plan: ExitPlan | None = None,
              state: PlanState | None = None, active: bool | None = None,
-             at: datetime) -> bool:
+             native: frozenset[ExitLeg] | None = None, at: datetime) -> bool:
         """Compare-and-set on the version: only one writer moves a plan from one version."""
         c = t.exit_plans.c
         values: dict[str, Any] = {"version": stored.version + 1, "updated_at": at}
@@ -962,6 +979,8 @@ class ExitPlanRepo(_Repo):
             values["state"] = _state_row(state)
         if active is not None:
             values["active"] = active
+        if native is not None:
+            values["native"] = sorted(str(leg) for leg in native)
         q = (update(t.exit_plans).where(c.signal_id == stored.signal_id,
                                         c.version == stored.version).values(**values))
         return self.conn.execute(q).rowcount == 1
@@ -970,7 +989,8 @@ class ExitPlanRepo(_Repo):
     def _stored(row: Any) -> StoredPlan:
         m = row._mapping
         return StoredPlan(m["signal_id"], m["account_id"], m["symbol"], plan_from_row(m["plan"]),
-                          _state(m["state"]), m["version"], m["active"])
+                          _state(m["state"]), m["version"], m["active"],
+                          frozenset(ExitLeg(leg) for leg in m["native"] or ()))
 
 
 class BarRepo(_Repo):

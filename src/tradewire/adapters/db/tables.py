@@ -151,6 +151,7 @@ orders = Table(
     Column("expires_at", UTCDateTime, nullable=True),  # gtd: the signal's expiresAt
     Column("link_group", ID, nullable=True, index=True),
     Column("link_kind", String(10), nullable=True),
+    Column("exit_leg", String(20), nullable=True),  # a native exit of the signal's plan
     Column("created_at", UTCDateTime, nullable=False),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -374,6 +375,8 @@ exit_plans = Table(
     Column("state", JSON, nullable=True),  # None until the entry fills
     Column("version", Integer, nullable=False),  # bumped on every change (compare-and-set)
     Column("active", Boolean, nullable=False),
+    # The legs resting at the broker (domain/native_exits); None: every leg emulated.
+    Column("native", JSON, nullable=True),
     # Scale-out workers follow the plans changed since their last pass.
     Column("updated_at", UTCDateTime, nullable=False, index=True),
 )
