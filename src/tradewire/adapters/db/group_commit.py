@@ -49,7 +49,7 @@ class GroupCommit:
         self._owner: int | None = None
         self._conn: Connection | None = None
         self._tx: Any = None
-        self._savepoint: Any = None
+        self._savepoint = False  # a unit's savepoint is open
         self._batch: _Batch | None = None
         self.commits = 0  # durable commits made, each holding one or more units
 
@@ -90,22 +90,25 @@ class GroupCommit:
         if self._batch is None:
             self._tx = self._conn.begin()
             self._batch = _Batch()
-        self._savepoint = self._conn.begin_nested()
+        # One fixed name: units never nest, and the driver keeps the statement prepared.
+        self._conn.exec_driver_sql("SAVEPOINT tw_unit")
+        self._savepoint = True
         return self._conn
 
     def end_unit(self, *, commit: bool) -> _Batch | None:
         """Release the unit's savepoint into the batch (which it then waits for), or roll it
         back. Returns the batch to wait for, or None when the unit left nothing in it."""
-        savepoint, self._savepoint = self._savepoint, None
+        savepoint, self._savepoint = self._savepoint, False
         batch = self._batch
-        if savepoint is None or batch is None:
+        if not savepoint or batch is None or self._conn is None:
             return None
         try:
             if commit:
-                savepoint.commit()
+                self._conn.exec_driver_sql("RELEASE tw_unit")
                 batch.units += 1
                 return batch
-            savepoint.rollback()
+            self._conn.exec_driver_sql("ROLLBACK TO tw_unit")
+            self._conn.exec_driver_sql("RELEASE tw_unit")
         except BaseException as exc:
             self._lose(batch, exc)
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
@@ -742,19 +743,25 @@ class PartnerRepo(_Repo):
         return list(self.conn.execute(q).scalars())
 
 
+@functools.cache
+def _timing_upsert(dialect_name: str, names: frozenset[str]) -> Any:
+    """One statement per set of stages: insert the row, or fill in the stages still empty."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(t.signal_timings)
+    c = t.signal_timings.c
+    return stmt.on_conflict_do_update(
+        index_elements=[c.signal_id],
+        set_={name: func.coalesce(c[name], stmt.excluded[name]) for name in sorted(names)})
+
+
 class TimingRepo(_Repo):
     def mark(self, signal_id: str, **times: datetime | None) -> None:
         """Record stage times of a signal; a time already recorded is kept."""
         times = {k: v for k, v in times.items() if v is not None}
         if not times:
             return
-        if insert_ignore(self.conn, t.signal_timings, {"signal_id": signal_id, **times}):
-            return
-        c = t.signal_timings.c
-        for name, at in times.items():
-            self.conn.execute(update(t.signal_timings)
-                              .where(c.signal_id == signal_id, c[name].is_(None))
-                              .values({name: at}))
+        stmt = _timing_upsert(self.conn.dialect.name, frozenset(times))
+        self.conn.execute(stmt, {"signal_id": signal_id, **times})
 
     def of_signal(self, signal_id: str) -> dict[str, datetime | None]:
         row = self.conn.execute(select(t.signal_timings)
