@@ -14,13 +14,19 @@ TARGETS = {"min_x_bare_durable": 3.0, "min_share_of_ceiling": 0.40, "max_p99_ms"
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
-    """Give every tradewire row its same-run ratios to the two baselines."""
-    durable = _rps(results, "durable")
+    """Give every tradewire row its same-run ratios to the baselines: the bare durable endpoint
+    on the same database, the ceiling, and (PostgreSQL) the one-process row of the curve."""
+    durable = {"sqlite": _rps(results, "durable"), "postgresql": _rps(results, "durable_pg")}
     ceiling = _rps(results, "ceiling")
+    one = next((r["rps"] for r in results if r["kind"] == "tradewire" and "rps" in r
+                and r.get("database") == "postgresql" and r.get("processes") == 1), None)
     for row in results:
         if row["kind"] == "tradewire" and "rps" in row:
-            row["x_bare_durable"] = row["rps"] / durable if durable else None
+            base = durable.get(row.get("database", "sqlite"))
+            row["x_bare_durable"] = row["rps"] / base if base else None
             row["share_of_ceiling"] = row["rps"] / ceiling if ceiling else None
+            if row.get("database") == "postgresql" and one:
+                row["x_one_process"] = row["rps"] / one
 
 
 def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
