@@ -1,22 +1,26 @@
-"""`python -m bench [ingest|latency]`: run the benchmarks (both by default), print tables.
+"""`python -m bench [ingest|latency|engine|strategies]`: run the benchmarks (all by default).
 
-Results go to bench/results/latest.json: the ingest run at the top level (as before) and the
-latency run under "latency". A run of one benchmark keeps the other's last figures in the file.
+Each part prints its own tables as it goes; at the end one summary table lists every figure
+beside its baseline measured in the same run, and the ratio. Everything goes to
+bench/results/latest.json as one document from this run only (a previous file is replaced,
+nothing is carried over), and the scaling plots of the parts that ran to docs/*.png. Every
+part is bounded in count and time (see docs/benchmarks.md); all four take under 10 minutes
+on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from bench import engine, ingest, latency, report, strategies
+from bench import engine, ingest, latency, pg, plots, report, strategies
 from bench.machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -34,34 +38,45 @@ def main(argv: list[str] | None = None) -> None:
                      f"{', '.join(BENCHMARKS)})")
     console = Console()
     if not console.is_terminal:
-        console = Console(width=130)  # rich assumes 80 columns in a pipe; the table needs more
-    doc = _previous()
-    if "ingest" in which:
-        doc = {**_ingest(console), "latency": doc.get("latency"), "engine": doc.get("engine")}
-    if "latency" in which:
-        doc["latency"] = _latency(console)
-    if "engine" in which:
-        doc["engine"] = engine.run(console.print)
-    if "strategies" in which:
-        doc["strategies"] = strategies.run(console.print)
-    for key in ("latency", "engine", "strategies"):
-        if doc.get(key) is None:
-            doc.pop(key, None)
+        console = Console(width=160)  # rich assumes 80 columns in a pipe; the tables need more
+    started, t0 = datetime.now(UTC), time.monotonic()
+    load_before = os.getloadavg()
+    doc: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds"),
+                           "machine": describe(), "parts": [b for b in BENCHMARKS if b in which]}
+    parts: dict[str, Callable[[Console], dict[str, Any]]] = {
+        "ingest": _ingest, "latency": _latency,
+        "engine": lambda c: _timed(lambda: engine.run(c.print)),
+        "strategies": lambda c: _timed(lambda: strategies.run(c.print))}
+    for name in doc["parts"]:
+        console.rule(f"{name}")
+        doc[name] = parts[name](console)
+    doc["duration_s"] = round(time.monotonic() - t0, 1)
+    # Other work on the machine skews the figures; the load average shows how much there was.
+    doc["loadavg_1m"] = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
+    doc["summary"] = report.summary(doc)
+    doc["plots"] = plots.draw(doc)
     report.write(doc, RESULTS)
+    console.rule("summary")
+    m = doc["machine"]
+    report.show_summary(doc["summary"], console, title=(
+        f"tradewire benchmarks, {doc['started_at']}: {m['nproc']} cores, {m['cpu']}, {m['memory']}, "
+        f"{m['os']}, {m['python']}; load average {doc['loadavg_1m']['before']} before, "
+        f"{doc['loadavg_1m']['after']} after"))
+    console.print(f"every baseline measured in this run; {doc['duration_s']:.0f} s in all")
+    for path in doc["plots"]:
+        console.print(f"plot: {path}")
     console.print(f"written to {RESULTS}")
 
 
-def _previous() -> dict[str, Any]:
-    """The last results, so that running one benchmark keeps the other's."""
-    try:
-        previous: dict[str, Any] = json.loads(RESULTS.read_text())
-    except (OSError, ValueError):
-        return {}
-    return previous
+def _timed(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    t0 = time.monotonic()
+    out = run()
+    out["duration_s"] = round(time.monotonic() - t0, 1)
+    return out
 
 
 def _ingest(console: Console) -> dict[str, Any]:
-    started, t0 = datetime.now(UTC), time.monotonic()
+    t0 = time.monotonic()
     console.print(f"ingest benchmark: {len(ingest.TARGETS)} servers, one after another "
                   f"(at most {ingest.BUDGET_S:.0f} s)")
     load_before = os.getloadavg()
@@ -69,14 +84,13 @@ def _ingest(console: Console) -> dict[str, Any]:
     report.add_ratios(results)
     doc = {
         "benchmark": "ingest",
-        "started_at": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - t0, 1),
         "machine": describe(),
-        # Other work on the machine skews the figures; the load average shows how much there was.
         "loadavg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "config": {"connections": ingest.CONNECTIONS, "warmup": ingest.WARMUP,
                    "measured": {t.name: t.measured for t in ingest.TARGETS}, "seed": ingest.SEED,
-                   "run_deadline_s": ingest.RUN_DEADLINE_S, "budget_s": ingest.BUDGET_S},
+                   "run_deadline_s": ingest.RUN_DEADLINE_S, "budget_s": ingest.BUDGET_S,
+                   "postgresql": pg.PG},
         "targets": report.TARGETS,
         "results": results,
         "verdict": report.verdict(results),
@@ -86,7 +100,7 @@ def _ingest(console: Console) -> dict[str, Any]:
 
 
 def _latency(console: Console) -> dict[str, Any]:
-    started, t0 = datetime.now(UTC), time.monotonic()
+    t0 = time.monotonic()
     console.print(f"latency benchmark: paper broker alone, then one tradewire server at "
                   f"{latency.STEADY_RATE:.0f} signals/s and a ladder of rates "
                   f"(at most {latency.BUDGET_S:.0f} s)")
@@ -94,7 +108,6 @@ def _latency(console: Console) -> dict[str, Any]:
     results = latency.run()
     doc = {
         "benchmark": "latency",
-        "started_at": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - t0, 1),
         "machine": describe(),
         "loadavg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
