@@ -3,7 +3,8 @@
 Each part prints its own tables as it goes; at the end one summary table lists every figure
 beside its baseline measured in the same run, and the ratio. Everything goes to
 bench/results/latest.json as one document from this run only (a previous file is replaced,
-nothing is carried over), and the scaling plots of the parts that ran to docs/*.png. Every
+nothing is carried over), the summary table in Markdown to bench/results/latest.md, and the
+scaling plots of the parts that ran to docs/*.png. Every
 part is bounded in count and time (see docs/benchmarks.md); all four take under 10 minutes
 on a 2-core machine.
 """
@@ -24,6 +25,7 @@ from bench import engine, ingest, latency, pg, plots, report, strategies
 from bench.machine import describe
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+SUMMARY_MD = RESULTS.with_suffix(".md")  # the summary table in Markdown, for the README
 BENCHMARKS = ("ingest", "latency", "engine", "strategies")
 
 
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"{', '.join(BENCHMARKS)})")
     console = Console()
     if not console.is_terminal:
-        console = Console(width=160)  # rich assumes 80 columns in a pipe; the tables need more
+        console = Console(width=180)  # rich assumes 80 columns in a pipe; the tables need more
     started, t0 = datetime.now(UTC), time.monotonic()
     load_before = os.getloadavg()
     doc: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds"),
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     doc["summary"] = report.summary(doc)
     doc["plots"] = plots.draw(doc)
     report.write(doc, RESULTS)
+    SUMMARY_MD.write_text(report.markdown(doc))
     console.rule("summary")
     m = doc["machine"]
     report.show_summary(doc["summary"], console, title=(
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"every baseline measured in this run; {doc['duration_s']:.0f} s in all")
     for path in doc["plots"]:
         console.print(f"plot: {path}")
-    console.print(f"written to {RESULTS}")
+    console.print(f"written to {RESULTS} (the summary in Markdown: {SUMMARY_MD.name})")
 
 
 def _timed(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:

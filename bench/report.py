@@ -249,16 +249,15 @@ def _ingest_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     dur = ("bare durable, SQLite", durable["rps"] if durable else None)
     pend = _by_name(results, "tradewire pending")
     if pend:
-        rows.append(_item("ingest", "pending, SQLite: req/s", pend["rps"], "req/s", *dur, "higher",
-                          "≥ 3x"))
-        rows.append(_item("ingest", "pending, SQLite: req/s", pend["rps"], "req/s", "ceiling",
-                          ceiling["rps"] if ceiling else None, "higher", "≥ 40%"))
-        rows.append(_item("ingest", "pending, SQLite: p99", pend["p99_ms"], "ms",
-                          "bare durable, SQLite p99", durable["p99_ms"] if durable else None, "lower",
+        rows.append(_item("ingest", "pending, SQLite", pend["rps"], "req/s", *dur, "higher", "≥ 3x"))
+        rows.append(_item("ingest", "pending, SQLite", pend["rps"], "req/s", "ceiling",
+                          ceiling["rps"] if ceiling else None, "higher", "≥ 0.40x"))
+        rows.append(_item("ingest", "pending, SQLite, p99", pend["p99_ms"], "ms",
+                          "bare durable, SQLite", durable["p99_ms"] if durable else None, "lower",
                           "< 25 ms"))
     immediate = _by_name(results, "tradewire immediate")
     if immediate:
-        rows.append(_item("ingest", "immediate (paper fill), SQLite: req/s", immediate["rps"], "req/s",
+        rows.append(_item("ingest", "immediate (paper fill), SQLite", immediate["rps"], "req/s",
                           *dur, "higher"))
     pg_dur = ("bare durable, PostgreSQL", durable_pg["rps"] if durable_pg else None)
     one = None
@@ -266,16 +265,16 @@ def _ingest_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["kind"] != "tradewire" or r.get("database") != "postgresql" or "rps" not in r:
             continue
         n = r["processes"]
-        label = f"pending, PostgreSQL, {n} API process{'es' if n > 1 else ''}: req/s"
+        label = f"pending, PostgreSQL, {n} API process{'es' if n > 1 else ''}"
         rows.append(_item("ingest", label, r["rps"], "req/s", *pg_dur, "higher"))
         if n == 1:
             one = r
         elif one is not None:
-            rows.append(_item("ingest", f"pending, PostgreSQL, {n} API processes: req/s", r["rps"],
-                              "req/s", "tradewire, 1 API process", one["rps"], "higher"))
+            rows.append(_item("ingest", label, r["rps"], "req/s", "tradewire, 1 API process",
+                              one["rps"], "higher"))
     if one is not None:
-        rows.append(_item("ingest", "pending, PostgreSQL, 1 API process: p99", one["p99_ms"], "ms",
-                          "bare durable, PostgreSQL p99", durable_pg["p99_ms"] if durable_pg else None,
+        rows.append(_item("ingest", "pending, PostgreSQL, 1 process, p99", one["p99_ms"], "ms",
+                          "bare durable, PostgreSQL", durable_pg["p99_ms"] if durable_pg else None,
                           "lower", "< 25 ms"))
     return rows
 
@@ -287,12 +286,12 @@ def _latency_summary(r: dict[str, Any]) -> list[dict[str, Any]]:
     rate = f"{steady['offered_rps']:.0f}/s"
     server = steady["server"]
     return [
-        _item("latency", f"signal → paper ack p50 at {rate}", steady["p50_ms"], "ms",
-              "PaperBroker.submit alone p50", floor.get("p50_ms"), "lower", "< 2 ms"),
-        _item("latency", f"signal → paper ack p99 at {rate}", steady["p99_ms"], "ms",
-              "PaperBroker.submit alone p99", floor.get("p99_ms"), "lower", "< 10 ms"),
-        _item("latency", f"server received → acked p50 at {rate}", server["received_to_acked_p50_ms"],
-              "ms", "PaperBroker.submit alone p50", floor.get("p50_ms"), "lower"),
+        _item("latency", f"signal → paper ack at {rate}, p50", steady["p50_ms"], "ms",
+              "PaperBroker.submit alone", floor.get("p50_ms"), "lower", "< 2 ms"),
+        _item("latency", f"signal → paper ack at {rate}, p99", steady["p99_ms"], "ms",
+              "PaperBroker.submit alone", floor.get("p99_ms"), "lower", "< 10 ms"),
+        _item("latency", f"server received → acked at {rate}, p50", server["received_to_acked_p50_ms"],
+              "ms", "PaperBroker.submit alone", floor.get("p50_ms"), "lower"),
         _item("latency", "highest rate held", r.get("highest_held_rps"), "signals/s", better="higher",
               target="≥ 100/s"),
     ]
@@ -313,7 +312,7 @@ def _engine_summary(e: dict[str, Any]) -> list[dict[str, Any]]:
                           "≈ 1x"))
     large = next((r for r in e.get("results", []) if r["armed"] == 100_000), None)
     if large:
-        rows.append(_item("engine", "mixed ticks with rules, 100,000 armed", large["mixed"]["us_per_tick"],
+        rows.append(_item("engine", "mixed tick with rules, 100,000 armed", large["mixed"]["us_per_tick"],
                           "µs", better="lower", target="≤ 20 µs"))
     return rows
 
@@ -326,14 +325,14 @@ def _strategies_summary(s: dict[str, Any]) -> list[dict[str, Any]]:
     ta, floor = base.get("ta_one_by_one"), base.get("talib_floor")
     if ta:
         rows.append(_item("strategies", f"bulk decide, {n:,} strategies", decide["shared_s"], "s",
-                          f"ta + pandas one by one (extrapolated from {ta['strategies']})",
+                          f"ta + pandas, one by one (extrapolated from {ta['strategies']})",
                           ta["extrapolated_s"], "lower", "< 1 s"))
     if floor:
         rows.append(_item("strategies", f"bulk decide, {n:,} strategies", decide["shared_s"], "s",
-                          f"TA-Lib alone, {floor['indicators']:,} distinct indicators", floor["best_s"],
+                          f"TA-Lib alone, {floor['indicators']:,} indicators", floor["best_s"],
                           "lower"))
     rows.append(_item("strategies", f"bulk decide, {n:,} strategies", decide["shared_s"], "s",
-                      "tradewire one by one, no shared cache", decide["one_by_one_s"], "lower"))
+                      "tradewire, no shared cache", decide["one_by_one_s"], "lower"))
     points = [p for p in s.get("curve", []) if "seconds" in p]
     if points and points[-1]["strategies"] > n:
         last = points[-1]
@@ -344,12 +343,12 @@ def _strategies_summary(s: dict[str, Any]) -> list[dict[str, Any]]:
     versus = s.get("backtest_vs_backtesting")
     if versus:
         mine, theirs = versus["tradewire"], versus["backtesting"]
-        rows.append(_item("strategies", f"backtest, quiet strategy, {mine['bars']:,} bars", mine["best_s"],
-                          "s", "backtesting package, same strategy and bars", theirs["seconds"], "lower",
+        rows.append(_item("strategies", f"backtest, quiet, {mine['bars']:,} bars", mine["best_s"],
+                          "s", "backtesting package, same bars", theirs["seconds"], "lower",
                           "< 2 s" if mine["bars"] >= 1_000_000 else ""))
     busy = next((b for b in s.get("backtest", []) if b["strategy"] == "busy"), None)
     if busy:
-        rows.append(_item("strategies", f"backtest, busy strategy, {busy['bars']:,} bars", busy["best_s"],
+        rows.append(_item("strategies", f"backtest, busy, {busy['bars']:,} bars", busy["best_s"],
                           "s", better="lower", target="< 2 s"))
     return rows
 
@@ -369,10 +368,12 @@ def show_summary(rows: list[dict[str, Any]], console: Console, title: str) -> No
 
 
 def _ratio(value: float | None) -> str:
-    """2.50x; under 0.1 as a fraction (1/10,243), which reads better than 0.0001x."""
+    """2.50x, 0.034x; under 0.01 as a fraction (1/10,243), which reads better than 0.0001x."""
     if value is None:
         return "-"
-    return f"1/{1 / value:,.0f}" if value < 0.1 else f"{value:,.2f}x"
+    if value < 0.01:
+        return f"1/{1 / value:,.0f}"
+    return f"{value:,.3f}x" if value < 0.1 else f"{value:,.2f}x"
 
 
 def _fig(value: float | None, unit: str) -> str:
@@ -380,3 +381,19 @@ def _fig(value: float | None, unit: str) -> str:
         return "-"
     digits = 0 if abs(value) >= 100 else 2 if abs(value) >= 1 else 4
     return f"{value:,.{digits}f} {unit}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The summary as a Markdown table under a line naming the machine, for the README."""
+    m, load = doc["machine"], doc["loadavg_1m"]
+    lines = [f"`make bench`, {doc['started_at']}, {doc['duration_s']:.0f} s: {m['nproc']} cores, "
+             f"{m['cpu']}, {m['memory']} memory, {m['os']}, {m['python']}; 1-minute load average "
+             f"{load['before']} before, {load['after']} after.", "",
+             "| part | figure | value | baseline (same run) | baseline value | value / baseline "
+             "| better | target |", "|---|---|---:|---|---:|---:|---|---|"]
+    for r in doc["summary"]:
+        base = _fig(r["baseline_value"], r["unit"]) if r["baseline"] else ""
+        lines.append(f"| {r['part']} | {r['figure']} | {_fig(r['value'], r['unit'])} | "
+                     f"{r['baseline'] or '-'} | {base} | {_ratio(r['ratio'])} | {r['better']} | "
+                     f"{r['target']} |")
+    return "\n".join(lines) + "\n"
