@@ -50,8 +50,8 @@ CURVE = (100, 1_000, 10_000, 100_000)
 TA_SAMPLE = 200
 TA_DEADLINE_S = 15.0
 BT_SMALL_BARS = 100_000
-BT_FULL_NEEDS_S = 60.0  # budget left to run `backtesting` over the full 1,000,000 bars
-BUDGET_S = 100.0
+BT_FULL_NEEDS_S = 45.0  # budget left to run `backtesting` over the full 1,000,000 bars
+BUDGET_S = 120.0
 END_TS = 1_767_225_600  # 2026-01-01 00:00 UTC: every series ends at the same boundary
 Data = dict[str, Bars]
 
