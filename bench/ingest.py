@@ -4,11 +4,13 @@ Every target is a fresh server subprocess on 127.0.0.1 with its own temporary da
 generator is another subprocess (`bench.loadgen`) so that it does not share a GIL with the
 server, and it sends a fixed, seeded list of bodies with unique sourceIds.
 
-On PostgreSQL (`bench.pg`: a fresh schema per target in database `test`, dropped afterwards)
-the bare durable baseline runs again, and tradewire runs as 1, 2 and 4 `tradewire api`
-processes on one database (the scaling curve: the same requests, the load generator's
-connections spread round robin over the processes). `pending` signals need no worker: they
-are stored and answered, and nothing is due until they are executed.
+On PostgreSQL (`bench.pg`: fresh schemas in database `test`, dropped afterwards) the bare
+durable baseline runs again, and tradewire runs as 1, 2 and 4 `tradewire api` processes on
+one database (the scaling curve: as many requests per point, each point with sourceIds of its
+own, the load generator's connections spread round robin over the processes, the processes
+started together). The three points share one schema and one `tradewire init`. `pending`
+signals need no worker: they are stored and answered, and nothing is due until they are
+executed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import httpx
 import psycopg
 
 from bench import pg
-from bench.servers import ServerProcess, free_port
+from bench.servers import ServerProcess, free_port, started
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -43,6 +45,7 @@ MEASURED = 3000
 PG_MEASURED = 1500
 RUN_DEADLINE_S = 45.0  # one target's load, warm-up included
 BUDGET_S = 260.0  # all targets, servers' start and stop included
+START_RESERVE_S = 25.0
 REQUEST_TIMEOUT_S = 10.0
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD")
 PRICE = 5  # 3,200 one-share buys at 5 cost 16,000 of the paper account's 100,000
@@ -97,31 +100,62 @@ def run(targets: tuple[Target, ...] = TARGETS) -> list[dict[str, Any]]:
     budget_end = time.monotonic() + BUDGET_S
     no_pg = pg.available() if any(t.database == "postgresql" for t in targets) else None
     results = []
-    for target in targets:
-        # Keep 10 s for the servers' start and stop; below that a run would say nothing.
-        left = budget_end - time.monotonic() - 10 - 3 * target.processes
-        head = {"name": target.name, "kind": target.kind, "database": target.database,
-                "processes": target.processes}
-        if left < 10 or (no_pg and target.database == "postgresql"):
-            results.append({**head, "skipped": no_pg if target.database == "postgresql" and no_pg
-                            else "time budget"})
-            continue
-        row: dict[str, Any] = {**head, "mode": target.mode, "expect": target.expect}
-        try:
-            with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
-                row.update(_measure(target, Path(tmp), min(RUN_DEADLINE_S, left)))
-        except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError,
-                psycopg.Error) as exc:
-            # One broken server must not hide the others' figures.
-            row.update(failed=f"{type(exc).__name__}: {exc}"[-1500:])
-        results.append(row)
+    with ExitStack() as shared:
+        tw_pg = _SharedPg(shared)
+        for target in targets:
+            results.append(_one(target, budget_end, no_pg, tw_pg))
     return results
 
 
+def _one(target: Target, budget_end: float, no_pg: str | None, tw_pg: _SharedPg) -> dict[str, Any]:
+    """One target's row: measured, skipped (time budget, no PostgreSQL) or failed."""
+    # Keep time for `tradewire init` and the servers' start and stop (10-30 s on a loaded
+    # 2-core machine: their imports); with less than 10 s of load left a run says nothing.
+    left = budget_end - time.monotonic() - START_RESERVE_S - 3 * target.processes
+    head = {"name": target.name, "kind": target.kind, "database": target.database,
+            "processes": target.processes}
+    if left < 10 or (no_pg and target.database == "postgresql"):
+        return {**head, "skipped": no_pg if target.database == "postgresql" and no_pg
+                else "time budget"}
+    row: dict[str, Any] = {**head, "mode": target.mode, "expect": target.expect}
+    try:
+        if target.kind == "tradewire" and target.database == "postgresql":
+            row.update(_tradewire_pg(target, tw_pg, min(RUN_DEADLINE_S, left)))
+        else:
+            with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
+                row.update(_measure(target, Path(tmp), min(RUN_DEADLINE_S, left)))
+    except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError,
+            psycopg.Error) as exc:
+        # One broken server must not hide the others' figures.
+        row.update(failed=f"{type(exc).__name__}: {exc}"[-1500:])
+    return row
+
+
+class _SharedPg:
+    """The PostgreSQL tradewire points share one schema and one `tradewire init` (10 s or more
+    each on a loaded machine); each point sends its own sourceIds and counts its own rows.
+    Made on first use; the schema is dropped and the data dir removed when `stack` closes."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self.stack = stack
+        self.schema: str | None = None
+        self.work = Path()
+        self.env: dict[str, str] = {}
+        self.creds: dict[str, Any] = {}
+
+    def ready(self) -> _SharedPg:
+        if self.schema is None:
+            self.work = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="tw-bench-pg-")))
+            schema = self.stack.enter_context(pg.schema("bench_tw"))
+            self.env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(self.work / "data"),
+                        "TRADEWIRE_DATABASE_URL": pg.sqlalchemy_url(schema),
+                        "TRADEWIRE_MAX_IN_FLIGHT": "256", "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0"}
+            self.creds = _init(self.env)
+            self.schema = schema
+        return self
+
+
 def _measure(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
-    if target.kind == "tradewire" and target.database == "postgresql":
-        with pg.schema("bench_tw") as schema:
-            return _tradewire_pg(target, schema, work, deadline_s)
     if target.kind == "tradewire":
         return _tradewire(target, work, deadline_s)
     if target.database == "postgresql":
@@ -149,23 +183,21 @@ def _baseline(target: Target, extra_env: dict[str, str], work: Path,
                      target.warmup, deadline_s)
 
 
-def _tradewire_pg(target: Target, schema: str, work: Path, deadline_s: float) -> dict[str, Any]:
-    """`tradewire init`, then `target.processes` `tradewire api` processes on one schema."""
-    env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(work / "data"),
-           "TRADEWIRE_DATABASE_URL": pg.sqlalchemy_url(schema),
-           "TRADEWIRE_MAX_IN_FLIGHT": "256", "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0"}
-    creds = _init(env)
-    headers = {"X-API-Key": creds["api_key"]}
+def _tradewire_pg(target: Target, shared: _SharedPg, deadline_s: float) -> dict[str, Any]:
+    """`target.processes` `tradewire api` processes on the shared schema, started together."""
+    db = shared.ready()
+    assert db.schema is not None
+    headers = {"X-API-Key": db.creds["api_key"]}
     ports = _free_ports(target.processes)
-    with ExitStack() as stack:
-        servers = [stack.enter_context(ServerProcess(
-            [str(BIN / "tradewire"), "api", "--host", "127.0.0.1", "--port", str(port)], port, env,
-            work / f"server-{i}.log", ROOT)) for i, port in enumerate(ports)]
-        result = _load(servers, headers, bodies(creds["account_id"], target.mode,
-                                                target.warmup + target.measured),
-                       target.warmup, deadline_s)
-    result.update(rows=pg.count(schema, "signal"),
-                  server_log_errors=_log_errors(*(work / f"server-{i}.log" for i in range(len(ports)))))
+    logs = [db.work / f"server-{target.processes}-{i}.log" for i in range(len(ports))]
+    before = pg.count(db.schema, "signal")
+    payloads = bodies(db.creds["account_id"], target.mode, target.warmup + target.measured,
+                      seed=SEED + target.processes)  # sourceIds of its own
+    with started([ServerProcess(
+            [str(BIN / "tradewire"), "api", "--host", "127.0.0.1", "--port", str(port)], port,
+            db.env, log, ROOT) for port, log in zip(ports, logs, strict=True)]) as servers:
+        result = _load(servers, headers, payloads, target.warmup, deadline_s)
+    result.update(rows=pg.count(db.schema, "signal") - before, server_log_errors=_log_errors(*logs))
     return result
 
 
