@@ -169,9 +169,9 @@ def _timed_backtest(strategy: Strategy, bars: Bars, fee_bps: float, slippage_bps
     return time.perf_counter() - t0, result
 
 
-def run(report: Callable[[str], None] = print) -> dict[str, Any]:
+def run(report: Callable[[str], None] = print, budget_s: float = BUDGET_S) -> dict[str, Any]:
     t0 = time.perf_counter()
-    end = t0 + BUDGET_S
+    end = t0 + budget_s
     np_rng, py_rng = np.random.default_rng(SEED), random.Random(SEED)
     data = market(np_rng)
     strats = strategies(py_rng, sorted(data))
@@ -193,7 +193,7 @@ def run(report: Callable[[str], None] = print) -> dict[str, Any]:
     versus = versus_backtesting(bars, rows[0], end, report)
     return {"benchmark": "strategies", "config": {"seed": SEED, "assets": ASSETS, "timeframes": list(FRAMES),
             "bars": BARS, "strategies": STRATEGIES, "backtest_bars": BACKTEST_BARS, "curve": list(CURVE),
-            "ta_sample": TA_SAMPLE, "budget_s": BUDGET_S},
+            "ta_sample": TA_SAMPLE, "budget_s": budget_s},
             "evaluation": evaluation, "baselines": baselines, "curve": points, "backtest": rows,
             "backtest_vs_backtesting": versus}
 
