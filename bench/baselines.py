@@ -4,7 +4,9 @@ All take the same JSON body as POST /api/v1/signals and validate it with pydanti
 is the shape most projects have: a sync route committing one row per request to SQLite (WAL,
 synchronous=FULL, one connection per thread). `ceiling` writes nothing and answers on the event
 loop, the most FastAPI + pydantic can do here; `ceiling_sync` is the durable route without its
-write. The database file comes from the BENCH_DB environment variable.
+write. The database file comes from the BENCH_DB environment variable. `durable_pg` is the
+durable route on PostgreSQL (one connection per thread, one committed INSERT per request, the
+server's synchronous_commit as it is); its libpq URL comes from BENCH_PG_URL.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
+import psycopg
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
@@ -27,6 +30,7 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS signals (
     quantity TEXT NOT NULL, execute_mode TEXT NOT NULL, source_id TEXT, created_at TEXT NOT NULL,
     UNIQUE (account_id, source_id))"""
 _INSERT = "INSERT INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_PG = "INSERT INTO signals VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 _local = threading.local()
 
 
@@ -63,12 +67,35 @@ async def _schema(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _pg_connection() -> psycopg.Connection[tuple[object, ...]]:
+    """This thread's PostgreSQL connection, opened on first use."""
+    conn: psycopg.Connection[tuple[object, ...]] | None = getattr(_local, "pg", None)
+    if conn is None or conn.closed:
+        conn = psycopg.connect(os.environ["BENCH_PG_URL"])
+        _local.pg = conn
+    return conn
+
+
+@contextlib.asynccontextmanager
+async def _pg_schema(_app: FastAPI) -> AsyncIterator[None]:
+    """Create the table (in the schema BENCH_PG_URL's search_path names) before the first request."""
+    with psycopg.connect(os.environ["BENCH_PG_URL"], autocommit=True) as conn:
+        conn.execute(_SCHEMA)
+    yield
+
+
+def _row(signal: SignalIn, signal_id: str) -> tuple[str | None, ...]:
+    return (signal_id, str(signal.accountId), signal.symbol, signal.action, str(signal.quantity),
+            signal.executeMode, signal.sourceId, datetime.now(UTC).isoformat())
+
+
 def _accepted(signal: SignalIn, signal_id: str) -> dict[str, object]:
     return {"success": True, "message": "Signal created",
             "signal": {"id": signal_id, "status": "pending", "executeMode": signal.executeMode}}
 
 
 durable = FastAPI(lifespan=_schema)
+durable_pg = FastAPI(lifespan=_pg_schema)
 ceiling = FastAPI()
 ceiling_sync = FastAPI()
 
@@ -79,9 +106,17 @@ def create_durable(signal: SignalIn) -> dict[str, object]:
     signal_id = str(uuid.uuid4())
     conn = _connection()
     with conn:  # one transaction, committed (and fsynced) before the answer
-        conn.execute(_INSERT, (signal_id, str(signal.accountId), signal.symbol, signal.action,
-                               str(signal.quantity), signal.executeMode, signal.sourceId,
-                               datetime.now(UTC).isoformat()))
+        conn.execute(_INSERT, _row(signal, signal_id))
+    return _accepted(signal, signal_id)
+
+
+@durable_pg.post("/api/v1/signals", status_code=201)
+def create_durable_pg(signal: SignalIn) -> dict[str, object]:
+    """Validate, then commit one row on this thread's PostgreSQL connection."""
+    signal_id = str(uuid.uuid4())
+    conn = _pg_connection()
+    with conn.transaction():  # committed (synchronous_commit as the server has it) before the answer
+        conn.execute(_INSERT_PG, _row(signal, signal_id))
     return _accepted(signal, signal_id)
 
 
@@ -98,6 +133,7 @@ def create_nothing_in_a_thread(signal: SignalIn) -> dict[str, object]:
 
 
 @durable.get("/healthz")
+@durable_pg.get("/healthz")
 @ceiling.get("/healthz")
 @ceiling_sync.get("/healthz")
 def healthz() -> dict[str, str]:

@@ -7,11 +7,21 @@ the book keeps its size). Most ticks stay within 0.5% of the symbol's base price
 level waits; a few jump 5% and fire whole groups of plans. A tick should cost about the same
 at either size: the ratio of the two rates says how far it does.
 
+Then the curve (`curve`): quiet ticks (they cross nothing) through `TriggerBook.on_tick` with
+100, 1,000, 10,000, 100,000 and 1,000,000 exits armed, beside the baseline, a plain scan: per
+tick, a loop over every armed exit of every symbol comparing the tick's symbol and price with
+its levels (what a first version without an index does). The book grows by the same keys from
+one size to the next; their levels come from a pool of real plans (`CURVE_POOL` per symbol,
+`levels` of a freshly armed plan), since making a million plans would take a minute. Each size
+gets at most `CURVE_TICKS` ticks and `CURVE_TICK_S` seconds per method; the scan at a million
+exits gets only a few ticks.
+
 `python -m bench.engine` runs it alone and prints the figures; no server, no database.
 """
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -39,8 +49,14 @@ SYMBOLS = 1000
 SIZES = (100, 100_000)
 TICKS = 200_000
 SPIKE_SHARE = 0.002  # ticks that jump 5% up or down; the others stay within 0.5% of the base
-BUDGET_S = 25.0  # the whole run; each size gets an equal share for its ticks
+BUDGET_S = 16.0  # ticks of the two sizes with rules; each size gets an equal share
 CENT = Decimal("0.01")
+CURVE = (100, 1_000, 10_000, 100_000, 1_000_000)
+CURVE_POOL = 32  # real plans per symbol whose levels the curve's keys take in turn
+CURVE_TICKS = 50_000  # at most, per size and method
+CURVE_TICK_S = 1.0  # at most, per size and method (at least MIN_SCAN_TICKS for the scan)
+MIN_SCAN_TICKS = 3
+Levels = tuple[Decimal | None, Decimal | None]
 
 
 @dataclass(slots=True)
@@ -160,7 +176,86 @@ def _phase(engine: _Engine, ticks: list[tuple[str, Decimal]], deadline_s: float)
 
 def config() -> dict[str, Any]:
     return {"seed": SEED, "symbols": SYMBOLS, "sizes": list(SIZES), "ticks_per_phase": TICKS,
-            "spike_share": SPIKE_SHARE, "budget_s": BUDGET_S}
+            "spike_share": SPIKE_SHARE, "budget_s": BUDGET_S, "curve": list(CURVE),
+            "curve_pool_per_symbol": CURVE_POOL, "curve_max_ticks": CURVE_TICKS,
+            "curve_max_s_per_method": CURVE_TICK_S}
+
+
+# ---- the curve: TriggerBook against a plain scan -----------------------------------------------
+
+
+def level_pool(market: _Feed, seed: int = SEED) -> list[list[Levels]]:
+    """CURVE_POOL (below, above) pairs per symbol, each `levels` of a freshly armed real plan."""
+    rng = random.Random(f"{seed}:pool")
+    pool = []
+    for base in market.bases:
+        pairs = []
+        for _ in range(CURVE_POOL):
+            plan, entry = _plan(rng, base)
+            pairs.append(levels(plan, arm(plan, Decimal(10), entry)))
+        pool.append(pairs)
+    return pool
+
+
+def scan(armed: list[tuple[str, str, Decimal | None, Decimal | None]], symbol: str,
+         price: Decimal) -> list[str]:
+    """The baseline: every armed exit of every symbol looked at, its levels compared."""
+    fired = []
+    for key, sym, below, above in armed:
+        if sym == symbol and ((below is not None and price <= below)
+                              or (above is not None and price >= above)):
+            fired.append(key)
+    return fired
+
+
+def curve(market: _Feed, sizes: tuple[int, ...] = CURVE,
+          report: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Per size: µs per quiet tick through the book and through the plain scan."""
+    pool = level_pool(market)
+    book, armed = TriggerBook(), []
+    rows = []
+    for size in sizes:
+        t0 = time.perf_counter()
+        gc.disable()  # a million small objects would trigger full collections over and over
+        try:
+            for i in range(len(armed), size):
+                symbol_index = i % SYMBOLS
+                below, above = pool[symbol_index][(i // SYMBOLS) % CURVE_POOL]
+                key, symbol = f"k{i}", f"S{symbol_index:04d}"
+                book.arm(key, symbol, below, above)
+                armed.append((key, symbol, below, above))
+        finally:
+            gc.enable()
+        arm_s = time.perf_counter() - t0
+        row = {"armed": size, "arm_s": round(arm_s, 3),
+               "book": _curve_phase(lambda sym, price: book.on_tick(sym, price), market.quiet, 1),
+               "scan": _curve_phase(lambda sym, price: scan(armed, sym, price), market.quiet,
+                                    MIN_SCAN_TICKS)}
+        row["scan_x_book"] = round(row["scan"]["us_per_tick"] / row["book"]["us_per_tick"], 1)
+        report(f"{size:>9,} armed: book {row['book']['us_per_tick']:>8} us/tick "
+               f"({row['book']['ticks']:,} ticks), plain scan {row['scan']['us_per_tick']:>10,} us/tick "
+               f"({row['scan']['ticks']:,} ticks), scan / book {row['scan_x_book']:,}x; "
+               f"armed in {arm_s:.1f} s")
+        rows.append(row)
+    return rows
+
+
+def _curve_phase(tick: Callable[[str, Decimal], list[str]], ticks: list[tuple[str, Decimal]],
+                 at_least: int) -> dict[str, Any]:
+    """Quiet ticks until CURVE_TICKS or CURVE_TICK_S (but at least `at_least` ticks)."""
+    done = fired = 0
+    t0 = time.perf_counter()
+    end = t0 + CURVE_TICK_S
+    for symbol, price in ticks[:CURVE_TICKS]:
+        fired += len(tick(symbol, price))
+        done += 1
+        if done >= at_least and (done % 256 == 0 or at_least > 1) and time.perf_counter() > end:
+            break
+    elapsed = time.perf_counter() - t0
+    if fired:
+        raise RuntimeError(f"{fired} keys fired on quiet ticks: the curve measures no firing")
+    return {"ticks": done, "seconds": round(elapsed, 3),
+            "us_per_tick": round(elapsed / done * 1e6, 3)}
 
 
 def run(report: Callable[[str], None] = print) -> dict[str, Any]:
@@ -181,8 +276,14 @@ def run(report: Callable[[str], None] = print) -> dict[str, Any]:
     small, large = results[0], results[-1]
     ratios = {phase: round(large[phase]["ticks_per_s"] / small[phase]["ticks_per_s"], 3)
               for phase in ("quiet", "mixed")}
+    report(f"curve: quiet ticks through the book and a plain scan at "
+           f"{', '.join(f'{s:,}' for s in CURVE)} armed exits")
+    points = curve(market, report=report)
     return {"benchmark": "engine", "config": config(), "results": results,
-            "ratio_large_to_small": ratios}
+            "ratio_large_to_small": ratios, "curve": points,
+            # From 1,000 armed on every symbol has exits armed; at 100, 90% of ticks find none.
+            "book_cost_largest_over_1000": round(
+                points[-1]["book"]["us_per_tick"] / points[1]["book"]["us_per_tick"], 2)}
 
 
 def main() -> None:

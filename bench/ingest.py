@@ -3,6 +3,14 @@
 Every target is a fresh server subprocess on 127.0.0.1 with its own temporary data; the load
 generator is another subprocess (`bench.loadgen`) so that it does not share a GIL with the
 server, and it sends a fixed, seeded list of bodies with unique sourceIds.
+
+On PostgreSQL (`bench.pg`: fresh schemas in database `test`, dropped afterwards) the bare
+durable baseline runs again, and tradewire runs as 1, 2 and 4 `tradewire api` processes on
+one database (the scaling curve: as many requests per point, each point with sourceIds of its
+own, the load generator's connections spread round robin over the processes, the processes
+started together). The three points share one schema and one `tradewire init`. `pending`
+signals need no worker: they are stored and answered, and nothing is due until they are
+executed.
 """
 
 from __future__ import annotations
@@ -17,13 +25,16 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
-from bench.servers import ServerProcess, free_port
+from bench import pg
+from bench.servers import ServerProcess, free_port, started
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -31,8 +42,10 @@ SEED = 20260207
 CONNECTIONS = 64
 WARMUP = 200
 MEASURED = 3000
+PG_MEASURED = 1500
 RUN_DEADLINE_S = 45.0  # one target's load, warm-up included
-BUDGET_S = 150.0  # all targets, servers' start and stop included
+BUDGET_S = 300.0  # all targets, servers' start and stop included
+START_RESERVE_S = 25.0
 REQUEST_TIMEOUT_S = 10.0
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD")
 PRICE = 5  # 3,200 one-share buys at 5 cost 16,000 of the paper account's 100,000
@@ -47,6 +60,9 @@ class Target:
     mode: str
     measured: int = MEASURED
     expect: str = "pending"  # the signal status every 2xx answer should carry
+    database: str = "sqlite"  # or "postgresql"
+    processes: int = 1  # `tradewire api` processes on PostgreSQL, sharing the load
+    warmup: int = WARMUP  # unmeasured requests first
 
 
 TARGETS = (
@@ -54,9 +70,21 @@ TARGETS = (
     Target("ceiling", "ceiling", "pending"),
     Target("ceiling, sync def", "ceiling_sync", "pending"),
     Target("tradewire pending", "tradewire", "pending"),
-    # Fewer: at today's 30-90 requests/s, 3,000 would not fit in RUN_DEADLINE_S.
-    Target("tradewire immediate", "tradewire", "immediate", measured=400, expect="executed"),
+    # Fewer: at today's 15-90 requests/s, 3,000 would not fit in RUN_DEADLINE_S (nor 200
+    # warm-up requests in the ingest budget).
+    Target("tradewire immediate", "tradewire", "immediate", measured=400, expect="executed",
+           warmup=50),
+    Target("bare durable, PostgreSQL", "durable_pg", "pending", database="postgresql"),
+    # The scaling curve: the same 1,500 requests per point (at today's 100-150/s on
+    # PostgreSQL, 3,000 per point would take most of the ingest budget).
+    Target("tradewire pending, PostgreSQL", "tradewire", "pending", measured=PG_MEASURED,
+           database="postgresql"),
+    Target("tradewire pending, PostgreSQL, 2 API processes", "tradewire", "pending",
+           measured=PG_MEASURED, database="postgresql", processes=2),
+    Target("tradewire pending, PostgreSQL, 4 API processes", "tradewire", "pending",
+           measured=PG_MEASURED, database="postgresql", processes=4),
 )
+SCALING = (1, 2, 4)  # the processes of the PostgreSQL tradewire rows, in order
 
 
 def bodies(account_id: str, mode: str, count: int, seed: int = SEED) -> list[str]:
@@ -67,43 +95,135 @@ def bodies(account_id: str, mode: str, count: int, seed: int = SEED) -> list[str
                         "sourceId": f"bench-{seed}-{mode}-{i:05d}"}) for i in range(count)]
 
 
-def run(targets: tuple[Target, ...] = TARGETS) -> list[dict[str, Any]]:
-    """Measure each target in turn within BUDGET_S; a target without time left is skipped."""
-    budget_end = time.monotonic() + BUDGET_S
+def run(targets: tuple[Target, ...] = TARGETS, budget_s: float = BUDGET_S) -> list[dict[str, Any]]:
+    """Measure each target in turn within `budget_s`; a target without time left is skipped."""
+    budget_end = time.monotonic() + budget_s
+    no_pg = pg.available() if any(t.database == "postgresql" for t in targets) else None
     results = []
-    for target in targets:
-        # Keep 10 s for a server's start and stop; below that a run would say nothing.
-        left = budget_end - time.monotonic() - 10
-        if left < 10:
-            results.append({"name": target.name, "kind": target.kind, "skipped": True})
-            continue
-        row: dict[str, Any] = {"name": target.name, "kind": target.kind, "mode": target.mode,
-                               "expect": target.expect}
-        try:
+    with ExitStack() as shared:
+        tw_pg = _SharedPg(shared)
+        for target in targets:
+            results.append(_one(target, budget_end, no_pg, tw_pg))
+    return results
+
+
+def _one(target: Target, budget_end: float, no_pg: str | None, tw_pg: _SharedPg) -> dict[str, Any]:
+    """One target's row: measured, skipped (time budget, no PostgreSQL) or failed."""
+    # Keep time for `tradewire init` and the servers' start and stop (10-30 s on a loaded
+    # 2-core machine: their imports); with less than 10 s of load left a run says nothing.
+    left = budget_end - time.monotonic() - START_RESERVE_S - 3 * target.processes
+    head = {"name": target.name, "kind": target.kind, "database": target.database,
+            "processes": target.processes}
+    if left < 10 or (no_pg and target.database == "postgresql"):
+        return {**head, "skipped": no_pg if target.database == "postgresql" and no_pg
+                else "time budget"}
+    row: dict[str, Any] = {**head, "mode": target.mode, "expect": target.expect}
+    try:
+        if target.kind == "tradewire" and target.database == "postgresql":
+            row.update(_tradewire_pg(target, tw_pg, min(RUN_DEADLINE_S, left)))
+        else:
             with tempfile.TemporaryDirectory(prefix="tw-bench-") as tmp:
                 row.update(_measure(target, Path(tmp), min(RUN_DEADLINE_S, left)))
-        except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError) as exc:
-            # One broken server must not hide the others' figures.
-            row.update(failed=f"{type(exc).__name__}: {exc}"[-1500:])
-        results.append(row)
-    return results
+    except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError,
+            psycopg.Error) as exc:
+        # One broken server must not hide the others' figures.
+        row.update(failed=f"{type(exc).__name__}: {exc}"[-1500:])
+    return row
+
+
+class _SharedPg:
+    """The PostgreSQL tradewire points share one schema and one `tradewire init` (10 s or more
+    each on a loaded machine); each point sends its own sourceIds and counts its own rows.
+    Made on first use; the schema is dropped and the data dir removed when `stack` closes."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self.stack = stack
+        self.schema: str | None = None
+        self.work = Path()
+        self.env: dict[str, str] = {}
+        self.creds: dict[str, Any] = {}
+
+    def ready(self) -> _SharedPg:
+        if self.schema is None:
+            self.work = Path(self.stack.enter_context(tempfile.TemporaryDirectory(prefix="tw-bench-pg-")))
+            schema = self.stack.enter_context(pg.schema("bench_tw"))
+            self.env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(self.work / "data"),
+                        "TRADEWIRE_DATABASE_URL": pg.sqlalchemy_url(schema),
+                        "TRADEWIRE_MAX_IN_FLIGHT": "256", "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0"}
+            self.creds = _init(self.env)
+            self.schema = schema
+        return self
 
 
 def _measure(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
     if target.kind == "tradewire":
         return _tradewire(target, work, deadline_s)
+    if target.database == "postgresql":
+        with pg.schema("bench_bare") as schema:
+            result = _baseline(target, {"BENCH_PG_URL": pg.libpq_url(schema)}, work, deadline_s)
+            result.update(rows=pg.count(schema, "signals"), pg_settings=pg.settings())
+            return result
     db = work / "baseline.db"
-    env = {**_clean_env(), "BENCH_DB": str(db)}
+    result = _baseline(target, {"BENCH_DB": str(db)}, work, deadline_s)
+    if target.kind == "durable":
+        result.update(rows=_count(db, "SELECT count(*) FROM signals"))
+    return result
+
+
+def _baseline(target: Target, extra_env: dict[str, str], work: Path,
+              deadline_s: float) -> dict[str, Any]:
+    """One app of bench.baselines under uvicorn, measured."""
+    env = {**_clean_env(), **extra_env}
     port = free_port()
     argv = [str(BIN / "python"), "-m", "uvicorn", f"bench.baselines:{target.kind}", "--host",
             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     account = str(uuid.UUID(int=random.Random(SEED).getrandbits(128), version=4))
     with ServerProcess(argv, port, env, work / "server.log", ROOT) as server:
-        result = _load(server, {}, bodies(account, target.mode, WARMUP + target.measured),
-                       deadline_s)
-    if target.kind == "durable":
-        result.update(rows=_count(db, "SELECT count(*) FROM signals"))
+        return _load([server], {}, bodies(account, target.mode, target.warmup + target.measured),
+                     target.warmup, deadline_s)
+
+
+def _tradewire_pg(target: Target, shared: _SharedPg, deadline_s: float) -> dict[str, Any]:
+    """`target.processes` `tradewire api` processes on the shared schema, started together."""
+    db = shared.ready()
+    assert db.schema is not None
+    headers = {"X-API-Key": db.creds["api_key"]}
+    ports = _free_ports(target.processes)
+    logs = [db.work / f"server-{target.processes}-{i}.log" for i in range(len(ports))]
+    before = pg.count(db.schema, "signal")
+    payloads = bodies(db.creds["account_id"], target.mode, target.warmup + target.measured,
+                      seed=SEED + target.processes)  # sourceIds of its own
+    with started([ServerProcess(
+            [str(BIN / "tradewire"), "api", "--host", "127.0.0.1", "--port", str(port)], port,
+            db.env, log, ROOT) for port, log in zip(ports, logs, strict=True)]) as servers:
+        result = _load(servers, headers, payloads, target.warmup, deadline_s)
+    result.update(rows=pg.count(db.schema, "signal") - before, server_log_errors=_log_errors(*logs))
     return result
+
+
+def _free_ports(n: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _init(env: dict[str, str]) -> dict[str, Any]:
+    """`tradewire init --json`: migrate, then an API key and a paper account."""
+    init = subprocess.run([str(BIN / "tradewire"), "init", "--json"], env=env, cwd=ROOT,
+                          capture_output=True, timeout=60, check=False)
+    if init.returncode != 0:
+        raise RuntimeError(f"tradewire init failed:\n{init.stderr.decode(errors='replace')}")
+    creds: dict[str, Any] = json.loads(init.stdout)
+    return creds
+
+
+def _log_errors(*logs: Path) -> list[str]:
+    lines = [line for log in logs for line in log.read_text(errors="replace").splitlines()
+             if "Error" in line or "Traceback" in line]
+    return lines[:5]
 
 
 def _tradewire(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
@@ -112,11 +232,7 @@ def _tradewire(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
     # for immediate signals' latency) would answer half of them 503 instead.
     env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(data), "TRADEWIRE_MAX_IN_FLIGHT": "256",
            "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0"}  # throughput, not the per-key limit
-    init = subprocess.run([str(BIN / "tradewire"), "init", "--json"], env=env, cwd=ROOT,
-                          capture_output=True, timeout=60, check=False)
-    if init.returncode != 0:
-        raise RuntimeError(f"tradewire init failed:\n{init.stderr.decode(errors='replace')}")
-    creds = json.loads(init.stdout)
+    creds = _init(env)
     headers = {"X-API-Key": creds["api_key"]}
     account = creds["account_id"]
     if target.mode == "immediate":
@@ -127,14 +243,11 @@ def _tradewire(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
     with ServerProcess(argv, port, env, work / "server.log", ROOT) as server:
         if target.mode == "immediate":
             _post_prices(server.url, headers)
-        result = _load(server, headers, bodies(account, target.mode, WARMUP + target.measured),
-                       deadline_s)
+        result = _load([server], headers, bodies(account, target.mode, target.warmup + target.measured),
+                       target.warmup, deadline_s)
     database = data / "tradewire.db"
     result.update(rows=_count(database, "SELECT count(*) FROM signal"),
-                  orders=_orders_by_status(database))
-    log = (work / "server.log").read_text(errors="replace")
-    result.update(server_log_errors=[line for line in log.splitlines()
-                                     if "Error" in line or "Traceback" in line][:5])
+                  orders=_orders_by_status(database), server_log_errors=_log_errors(work / "server.log"))
     return result
 
 
@@ -164,16 +277,17 @@ def _post_prices(url: str, headers: dict[str, str]) -> None:
     r.raise_for_status()
 
 
-def _load(server: ServerProcess, headers: dict[str, str], payloads: list[str],
+def _load(servers: list[ServerProcess], headers: dict[str, str], payloads: list[str], warmup: int,
           deadline_s: float) -> dict[str, Any]:
-    """Run the load generator against `server`; add the server's CPU time per request."""
-    spec = {"port": server.port, "path": "/api/v1/signals", "headers": headers,
-            "bodies": payloads, "warmup": WARMUP, "connections": CONNECTIONS,
+    """Run the load generator against `servers` (connections round robin over them); add the
+    servers' CPU time per request, all processes together."""
+    spec = {"port": servers[0].port, "ports": [s.port for s in servers], "path": "/api/v1/signals",
+            "headers": headers, "bodies": payloads, "warmup": warmup, "connections": CONNECTIONS,
             "deadline_s": deadline_s, "request_timeout_s": REQUEST_TIMEOUT_S}
-    cpu0 = server.cpu()
+    cpu0 = _cpu(servers)
     proc = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(spec).encode(),
                           capture_output=True, cwd=ROOT, timeout=deadline_s + 30, check=False)
-    cpu1 = server.cpu()
+    cpu1 = _cpu(servers)
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{proc.stderr.decode(errors='replace')}")
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -181,6 +295,11 @@ def _load(server: ServerProcess, headers: dict[str, str], payloads: list[str],
     if cpu0 is not None and cpu1 is not None and sent:
         result["server_cpu_us_per_req"] = (cpu1 - cpu0) / sent * 1e6
     return result
+
+
+def _cpu(servers: list[ServerProcess]) -> float | None:
+    seconds = [s.cpu() for s in servers]
+    return None if any(c is None for c in seconds) else sum(c for c in seconds if c is not None)
 
 
 def _count(database: Path, sql: str) -> int:

@@ -4,7 +4,8 @@ Run as `python -m bench.loadgen` with a JSON spec on stdin; it prints one JSON o
 stdout. Two shapes of load:
 
 - closed loop (`Spec`, see `Tally.summary`): a fixed number of connections each send the next
-  body as soon as the previous answer is in; the warm-up bodies first.
+  body as soon as the previous answer is in; the warm-up bodies first. With `ports`, the
+  connections are spread round robin over several servers.
 - open loop (`OpenSpec`, `"mode": "open"`, see `run_open`): requests start on a fixed schedule
   (`rate` per second) whether or not earlier ones were answered, on a pool of connections that
   grows up to `max_connections`; each latency runs from the request's scheduled start, so time
@@ -42,6 +43,8 @@ class Spec:
     request_timeout_s: float
     host: str = "127.0.0.1"
     content_type: str = "application/json"
+    # Several servers of one service: connection i goes to ports[i % len(ports)] (round robin).
+    ports: list[int] | None = None
 
 
 @dataclass
@@ -199,7 +202,8 @@ async def run(spec: Spec) -> dict[str, Any]:
     """Warm up, then measure; the result describes the measured phase."""
     requests = [encode(spec, b) for b in spec.bodies]  # built before the clock starts
     deadline = time.monotonic() + spec.deadline_s
-    conns = [Connection(spec.host, spec.port) for _ in range(spec.connections)]
+    ports = spec.ports or [spec.port]
+    conns = [Connection(spec.host, ports[i % len(ports)]) for i in range(spec.connections)]
     warm, _, _ = await _phase(conns, requests[:spec.warmup], deadline, spec.request_timeout_s)
     measured = requests[spec.warmup:]
     tally, wall, cpu = await _phase(conns, measured, deadline, spec.request_timeout_s)

@@ -14,13 +14,19 @@ TARGETS = {"min_x_bare_durable": 3.0, "min_share_of_ceiling": 0.40, "max_p99_ms"
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
-    """Give every tradewire row its same-run ratios to the two baselines."""
-    durable = _rps(results, "durable")
+    """Give every tradewire row its same-run ratios to the baselines: the bare durable endpoint
+    on the same database, the ceiling, and (PostgreSQL) the one-process row of the curve."""
+    durable = {"sqlite": _rps(results, "durable"), "postgresql": _rps(results, "durable_pg")}
     ceiling = _rps(results, "ceiling")
+    one = next((r["rps"] for r in results if r["kind"] == "tradewire" and "rps" in r
+                and r.get("database") == "postgresql" and r.get("processes") == 1), None)
     for row in results:
         if row["kind"] == "tradewire" and "rps" in row:
-            row["x_bare_durable"] = row["rps"] / durable if durable else None
+            base = durable.get(row.get("database", "sqlite"))
+            row["x_bare_durable"] = row["rps"] / base if base else None
             row["share_of_ceiling"] = row["rps"] / ceiling if ceiling else None
+            if row.get("database") == "postgresql" and one:
+                row["x_one_process"] = row["rps"] / one
 
 
 def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -49,17 +55,19 @@ def show(doc: dict[str, Any], console: Console) -> None:
     """The results table, the verdict, and whatever went wrong."""
     m, c = doc["machine"], doc["config"]
     table = Table(title=f"ingest: {c['connections']} concurrent clients, {c['warmup']} warm-up "
-                  f"requests first; {m['nproc']} cores, {m['python']}")
+                  f"requests first; vs durable = against the bare durable endpoint on the same "
+                  f"database; {m['nproc']} cores, {m['python']}")
     for name in ("target", "requests", "req/s", "p50 ms", "p99 ms", "errors", "vs durable",
-                 "vs ceiling", "server CPU us/req", "client CPU"):
+                 "vs ceiling", "vs 1 process", "server CPU us/req", "client CPU"):
         table.add_column(name, justify="left" if name == "target" else "right")
     for r in doc["results"]:
         if r.get("skipped") or r.get("failed"):
-            table.add_row(r["name"], "skipped (time budget)" if r.get("skipped") else "FAILED")
+            table.add_row(r["name"], f"skipped ({r['skipped']})"[:60] if r.get("skipped") else "FAILED")
             continue
         table.add_row(r["name"], f"{r['ok']:,}", f"{r['rps']:,.0f}", _num(r["p50_ms"]),
                       _num(r["p99_ms"]), str(r["errors"] + r["warmup_errors"]),
                       _num(r.get("x_bare_durable"), "x", 2), _pct(r.get("share_of_ceiling")),
+                      _num(r.get("x_one_process"), "x", 2),
                       _num(r.get("server_cpu_us_per_req"), "", 0), _pct(r.get("client_cpu")))
     console.print(table)
     load = doc["loadavg_1m"]
@@ -202,3 +210,190 @@ def _latency_problems(r: dict[str, Any]) -> list[str]:
         out.append(f"orders not filled after the run: {unfilled}")
     out += r.get("server_log_errors", [])
     return out
+
+
+# ---- the summary: every figure beside its baseline ---------------------------------------------
+
+
+def _item(part: str, figure: str, value: float | None, unit: str, baseline: str = "",
+          base: float | None = None, better: str = "", target: str = "") -> dict[str, Any]:
+    """One summary row; ratio = value / baseline value, both from this run."""
+    ratio = value / base if value is not None and base else None
+    return {"part": part, "figure": figure, "value": value, "unit": unit, "baseline": baseline,
+            "baseline_value": base, "ratio": ratio, "better": better, "target": target}
+
+
+def summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the final table, from whichever parts this run has."""
+    rows: list[dict[str, Any]] = []
+    if "ingest" in doc:
+        rows += _ingest_summary(doc["ingest"]["results"])
+    if "latency" in doc:
+        rows += _latency_summary(doc["latency"]["results"])
+    if "engine" in doc:
+        rows += _engine_summary(doc["engine"])
+    if "strategies" in doc:
+        rows += _strategies_summary(doc["strategies"])
+    return rows
+
+
+def _by_name(results: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((r for r in results if r["name"] == name and "rps" in r), None)
+
+
+def _ingest_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    durable = _by_name(results, "bare durable")
+    ceiling = _by_name(results, "ceiling")
+    durable_pg = _by_name(results, "bare durable, PostgreSQL")
+    dur = ("bare durable, SQLite", durable["rps"] if durable else None)
+    pend = _by_name(results, "tradewire pending")
+    if pend:
+        rows.append(_item("ingest", "pending, SQLite", pend["rps"], "req/s", *dur, "higher", "≥ 3x"))
+        rows.append(_item("ingest", "pending, SQLite", pend["rps"], "req/s", "ceiling",
+                          ceiling["rps"] if ceiling else None, "higher", "≥ 0.40x"))
+        rows.append(_item("ingest", "pending, SQLite, p99", pend["p99_ms"], "ms",
+                          "bare durable, SQLite", durable["p99_ms"] if durable else None, "lower",
+                          "< 25 ms"))
+    immediate = _by_name(results, "tradewire immediate")
+    if immediate:
+        rows.append(_item("ingest", "immediate (paper fill), SQLite", immediate["rps"], "req/s",
+                          *dur, "higher"))
+    pg_dur = ("bare durable, PostgreSQL", durable_pg["rps"] if durable_pg else None)
+    one = None
+    for r in results:
+        if r["kind"] != "tradewire" or r.get("database") != "postgresql" or "rps" not in r:
+            continue
+        n = r["processes"]
+        label = f"pending, PostgreSQL, {n} API process{'es' if n > 1 else ''}"
+        rows.append(_item("ingest", label, r["rps"], "req/s", *pg_dur, "higher"))
+        if n == 1:
+            one = r
+        elif one is not None:
+            rows.append(_item("ingest", label, r["rps"], "req/s", "tradewire, 1 API process",
+                              one["rps"], "higher"))
+    if one is not None:
+        rows.append(_item("ingest", "pending, PostgreSQL, 1 process, p99", one["p99_ms"], "ms",
+                          "bare durable, PostgreSQL", durable_pg["p99_ms"] if durable_pg else None,
+                          "lower", "< 25 ms"))
+    return rows
+
+
+def _latency_summary(r: dict[str, Any]) -> list[dict[str, Any]]:
+    steady, floor = r.get("steady"), r.get("floor", {})
+    if steady is None:
+        return []
+    rate = f"{steady['offered_rps']:.0f}/s"
+    server = steady["server"]
+    return [
+        _item("latency", f"signal → paper ack at {rate}, p50", steady["p50_ms"], "ms",
+              "PaperBroker.submit alone", floor.get("p50_ms"), "lower", "< 2 ms"),
+        _item("latency", f"signal → paper ack at {rate}, p99", steady["p99_ms"], "ms",
+              "PaperBroker.submit alone", floor.get("p99_ms"), "lower", "< 10 ms"),
+        _item("latency", f"server received → acked at {rate}, p50", server["received_to_acked_p50_ms"],
+              "ms", "PaperBroker.submit alone", floor.get("p50_ms"), "lower"),
+        _item("latency", "highest rate held", r.get("highest_held_rps"), "signals/s", better="higher",
+              target="≥ 100/s"),
+    ]
+
+
+def _engine_summary(e: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    points = {p["armed"]: p for p in e.get("curve", [])}
+    for armed in (100_000, 1_000_000):
+        p = points.get(armed)
+        if p:
+            rows.append(_item("engine", f"quiet tick, {armed:,} armed", p["book"]["us_per_tick"], "µs",
+                              f"plain scan, {armed:,} armed", p["scan"]["us_per_tick"], "lower",
+                              "≤ 20 µs"))
+    if 1_000 in points and 1_000_000 in points:
+        rows.append(_item("engine", "quiet tick, 1,000,000 armed", points[1_000_000]["book"]["us_per_tick"],
+                          "µs", "the book at 1,000 armed", points[1_000]["book"]["us_per_tick"], "lower",
+                          "≈ 1x"))
+    large = next((r for r in e.get("results", []) if r["armed"] == 100_000), None)
+    if large:
+        rows.append(_item("engine", "mixed tick with rules, 100,000 armed", large["mixed"]["us_per_tick"],
+                          "µs", better="lower", target="≤ 20 µs"))
+    return rows
+
+
+def _strategies_summary(s: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    decide = s["evaluation"]["decide"]
+    n = s["config"]["strategies"]
+    base = s.get("baselines", {})
+    ta, floor = base.get("ta_one_by_one"), base.get("talib_floor")
+    if ta:
+        rows.append(_item("strategies", f"bulk decide, {n:,} strategies", decide["shared_s"], "s",
+                          f"ta + pandas, one by one (extrapolated from {ta['strategies']})",
+                          ta["extrapolated_s"], "lower", "< 1 s"))
+    if floor:
+        rows.append(_item("strategies", f"bulk decide, {n:,} strategies", decide["shared_s"], "s",
+                          f"TA-Lib alone, {floor['indicators']:,} indicators", floor["best_s"],
+                          "lower"))
+    rows.append(_item("strategies", f"bulk decide, {n:,} strategies", decide["shared_s"], "s",
+                      "tradewire, no shared cache", decide["one_by_one_s"], "lower"))
+    points = [p for p in s.get("curve", []) if "seconds" in p]
+    if points and points[-1]["strategies"] > n:
+        last = points[-1]
+        ten = next((p for p in points if p["strategies"] == n), None)
+        rows.append(_item("strategies", f"bulk decide, {last['strategies']:,} strategies", last["seconds"],
+                          "s", f"{n:,} strategies x {last['strategies'] // n}",
+                          ten["seconds"] * last["strategies"] / n if ten else None, "lower"))
+    versus = s.get("backtest_vs_backtesting")
+    if versus:
+        mine, theirs = versus["tradewire"], versus["backtesting"]
+        rows.append(_item("strategies", f"backtest, quiet, {mine['bars']:,} bars", mine["best_s"],
+                          "s", "backtesting package, same bars", theirs["seconds"], "lower",
+                          "< 2 s" if mine["bars"] >= 1_000_000 else ""))
+    busy = next((b for b in s.get("backtest", []) if b["strategy"] == "busy"), None)
+    if busy:
+        rows.append(_item("strategies", f"backtest, busy, {busy['bars']:,} bars", busy["best_s"],
+                          "s", better="lower", target="< 2 s"))
+    return rows
+
+
+def show_summary(rows: list[dict[str, Any]], console: Console, title: str) -> None:
+    """One table: each figure, its baseline from the same run, and value / baseline."""
+    table = Table(title=title)
+    for name in ("part", "figure", "value", "baseline (same run)", "baseline value", "value / baseline",
+                 "better", "target"):
+        table.add_column(name, justify="right" if "value" in name else "left")
+    for r in rows:
+        table.add_row(r["part"], r["figure"], _fig(r["value"], r["unit"]), r["baseline"] or "-",
+                      _fig(r["baseline_value"], r["unit"]) if r["baseline"] else "",
+                      _ratio(r["ratio"]),
+                      r["better"], r["target"])
+    console.print(table)
+
+
+def _ratio(value: float | None) -> str:
+    """2.50x, 0.034x; under 0.01 as a fraction (1/10,243), which reads better than 0.0001x."""
+    if value is None:
+        return "-"
+    if value < 0.01:
+        return f"1/{1 / value:,.0f}"
+    return f"{value:,.3f}x" if value < 0.1 else f"{value:,.2f}x"
+
+
+def _fig(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    digits = 0 if abs(value) >= 100 else 2 if abs(value) >= 1 else 4
+    return f"{value:,.{digits}f} {unit}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The summary as a Markdown table under a line naming the machine, for the README."""
+    m, load = doc["machine"], doc["loadavg_1m"]
+    lines = [f"`make bench`, {doc['started_at']}, {doc['duration_s']:.0f} s: {m['nproc']} cores, "
+             f"{m['cpu']}, {m['memory']} memory, {m['os']}, {m['python']}; 1-minute load average "
+             f"{load['before']} before, {load['after']} after.", "",
+             "| part | figure | value | baseline (same run) | baseline value | value / baseline "
+             "| better | target |", "|---|---|---:|---|---:|---:|---|---|"]
+    for r in doc["summary"]:
+        base = _fig(r["baseline_value"], r["unit"]) if r["baseline"] else ""
+        lines.append(f"| {r['part']} | {r['figure']} | {_fig(r['value'], r['unit'])} | "
+                     f"{r['baseline'] or '-'} | {base} | {_ratio(r['ratio'])} | {r['better']} | "
+                     f"{r['target']} |")
+    return "\n".join(lines) + "\n"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
-READY_TIMEOUT_S = 20.0
+READY_TIMEOUT_S = 60.0  # a generous guard: 4 servers importing at once on 2 busy cores are slow
 STOP_TIMEOUT_S = 10.0
 
 
@@ -46,15 +48,19 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerProcess:
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.spawn()
         try:
-            self._wait_ready()
+            self.wait_ready()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (see `started` for several at once)."""
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -63,7 +69,7 @@ class ServerProcess:
     def cpu(self) -> float | None:
         return cpu_seconds(self.proc.pid) if self.proc is not None else None
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -88,3 +94,17 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def started(servers: list[ServerProcess]) -> Iterator[list[ServerProcess]]:
+    """Several servers started at once (their imports overlap), all ready, all stopped after."""
+    try:
+        for server in servers:
+            server.spawn()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
