@@ -276,7 +276,15 @@ class CcxtBroker:
         except (LookupError, TradewireError):
             raise Rejected(f"no exchange credentials for account {account_ref}",
                            code="BROKER_CREDENTIALS_MISSING") from None
-        asyncio.run(self._follow(account_ref, on_report, stop, on_live or _ignore))
+        try:
+            asyncio.run(self._follow(account_ref, on_report, stop, on_live or _ignore))
+        except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+            raise Rejected(f"{self.name} refused the account's keys on its stream: "
+                           f"{_message(exc)}", code="BROKER_CREDENTIALS_INVALID") from None
+        except STREAM_FATAL as exc:
+            raise BrokerUnavailable(f"{self.name}: no order stream: {_message(exc)}") from None
+        except DOUBT as exc:  # the markets or the first connection could not be had
+            raise self._unavailable(exc) from None
 
     def close(self) -> None:
         """Close every client's connections (they reopen on the next call)."""
@@ -314,7 +322,10 @@ class CcxtBroker:
                     break
                 if live:
                     await asyncio.to_thread(tell, False)
-                exc = session.exception()
+                # The next session starts on a new connection with no subscription left over
+                # (ccxt could take a stale one for a live one and wait forever).
+                await exchange.close_ws_clients()
+                exc = _ccxt_error(session.exception())
                 if isinstance(exc, STREAM_FATAL):
                     raise exc
                 if time.monotonic() - started >= STREAM_STEADY_S:
@@ -656,6 +667,17 @@ def _quiet_ccxt_futures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
         log.debug("ccxt: %s: %s", context.get("message"), context["exception"])
     else:
         loop.default_exception_handler(context)
+
+
+def _ccxt_error(exc: BaseException | None) -> BaseException | None:
+    """The ccxt error behind `exc`: ccxt.pro can mask one (a refused subscription) with an
+    error of its own cleanup (a KeyError) raised while handling it."""
+    seen = exc
+    for _ in range(5):
+        if seen is None or isinstance(seen, ccxt.BaseError):
+            break
+        seen = seen.__cause__ or seen.__context__
+    return seen if isinstance(seen, ccxt.BaseError) else exc
 
 
 async def _until_set(event: threading.Event) -> None:
