@@ -348,3 +348,25 @@ def test_an_account_whose_exchange_has_no_stream_gets_its_fills_by_polling(
     assert (fill.qty, fill.price) == (D(10), D(99))
     assert book.position() == D(10)
     assert len(book.filled_events()) == 1
+
+
+def test_an_update_whose_fills_cannot_be_read_restarts_the_stream_and_is_caught_up_once(
+        client: httpx.Client, container: Container, alice: Caller, fake: FakeExchange) -> None:
+    book = ccxt_book(container, alice, fake)
+    worker = Worker(container)  # no polling: the stream and its catch-up only
+    try:
+        assert worker.streams.refresh() == 1
+        wait_until(lambda: book.account_id in worker.streams.live(), "the stream is up")
+        ours = buy_the_dip(client, alice, book)
+        fake.fault("error_before", method="GET", path="/api/v3/myTrades")
+        fake.trade("AAPL", "99")  # streamed at once; reading its trades fails once
+        wait_until(lambda: book.orders()[0].status is OrderStatus.FILLED,
+                   "the restarted stream's catch-up records the fill")
+        assert fake.faults() == []  # the failure did happen
+        wait_until(lambda: book.account_id in worker.streams.live(), "the stream is up again")
+    finally:
+        worker.stop()
+    (fill,) = book.fills(ours.id)
+    assert (fill.qty, fill.price) == (D(10), D(99))
+    assert book.position() == D(10)
+    assert len(book.filled_events()) == 1

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -91,6 +92,11 @@ class _Refused(Exception):
     """An order tradewire must not send: the reason becomes a REJECTED report."""
 
 
+class _UpdateLost(Exception):
+    """A streamed update that could not be passed on: the stream starts over."""
+
+
+@functools.cache
 def watches_orders(exchange_id: str) -> bool:
     """Whether ccxt.pro follows this exchange's orders on a websocket (`watchOrders`)."""
     try:
@@ -134,9 +140,8 @@ class CcxtBroker:
         self._settle_window_s = settle_window_s
         self._by_client_id = lookup_by_client_id
         self.capabilities = capabilities_of(make_exchange(exchange_id), exchange_id)
-        # Order updates from the exchange's stream (else the worker polls); `watch=False` polls.
-        self.streaming = watch and watches_orders(exchange_id)
-        self._stream_url, self._stream_backoff = stream_url, tuple(stream_backoff)
+        self._watch, self._stream_url = watch, stream_url
+        self._stream_backoff = tuple(stream_backoff)
         self._clients: dict[str, Any] = {}
         self._public: dict[tuple[bool, str | None], Any] = {}
         self._symbols: dict[Key, str] = {}  # where each order lives: lookups need the market
@@ -145,6 +150,12 @@ class CcxtBroker:
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.exchange_id!r})"
+
+    @property
+    def streaming(self) -> bool:
+        """Order updates come from the exchange's stream (else the worker polls them):
+        ccxt.pro has `watchOrders` for it, and `watch=False` was not asked for."""
+        return self._watch and watches_orders(self.exchange_id)
 
     # ---- the Broker port ----------------------------------------------------------------
 
@@ -360,13 +371,16 @@ class CcxtBroker:
 
     def _pass_on(self, ref: str, order: Mapping[str, Any],
                  on_report: Callable[[BrokerOrder], None]) -> None:
-        """An update as `lookup` reports it: the fills are the order's trades."""
+        """An update as `lookup` reports it: the fills are the order's trades. One that cannot
+        be passed on (its trades unreadable, say) ends the session: the next one starts by
+        having the caller look the account's orders up."""
         coid = str(order.get("clientOrderId") or "")
         try:
             self._remember((ref, coid), order["symbol"])
             on_report(self._report(self._client(ref), order, coid))
-        except Exception:  # the stream outlives one bad update; polling catches up
+        except Exception as exc:
             log.exception("%s: update of order %s not passed on", self.name, coid)
+            raise _UpdateLost(f"update of order {coid} not passed on") from exc
 
     def _stream_client(self, account_ref: str) -> Any:
         """A ccxt.pro client of the account, sharing the markets of its REST client."""
