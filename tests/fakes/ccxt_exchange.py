@@ -25,26 +25,42 @@ Faults, each for the next `times` matching requests (default POST /api/v3/order)
 `slow_lookups` (the next `times` accepted orders answer "Order does not exist." to their
 first `lookups` lookups), `duplicate` (a client order id any earlier order holds, open or
 not, is refused as a duplicate: the stricter rule some exchanges have).
+
+The user data stream, as ccxt.pro's binance follows it for spot accounts: Binance's WebSocket
+API (its own port, `ws_url`, path /ws-api/v3), where a `userDataStream.subscribe.signature`
+request (apiKey, timestamp, HMAC-SHA256 signature of the sorted parameters) subscribes the
+connection to the account's events: an `executionReport` for every order change (NEW, TRADE,
+CANCELED, EXPIRED), wrapped as `{"subscriptionId": N, "event": {...}}`. Like Binance, nothing
+is replayed: an event with no subscriber is gone. `stream_down(True)` drops every open stream
+connection (the TCP connection closes without a close frame) and refuses new ones with 503
+until `stream_down(False)`. `requests()` counts the REST requests the fake answered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import queue
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.sync.server import ServerConnection, serve
 
 D = Decimal
 ZERO = D(0)
@@ -152,6 +168,14 @@ class Trade:
         }
 
 
+@dataclass(eq=False)
+class Subscription:
+    """One stream connection's subscription to an account's events."""
+
+    id: int = 0
+    inbox: queue.Queue[str] = field(default_factory=queue.Queue)
+
+
 @dataclass
 class Fault:
     kind: str
@@ -170,6 +194,8 @@ class Exchange:
         self.lock = threading.RLock()
         self.quote = quote
         self.bases = tuple(bases)
+        self.subscribers: dict[str, list[Subscription]] = {}  # account id -> its streams
+        self.stopping = threading.Event()
         self.reset()
 
     def reset(self) -> None:
@@ -181,6 +207,8 @@ class Exchange:
         self.faults: list[Fault] = []
         self.clock_ms: int | None = None
         self._ids: dict[str, int] = {}
+        self.requests: list[tuple[str | None, str, str]] = []  # (account id, method, path)
+        self.stream_down = False
 
     # ---- time, ids, symbols ---------------------------------------------------------------
 
@@ -254,6 +282,7 @@ class Exchange:
         slow = self.take_fault(("slow_lookups",), "POST", "/api/v3/order")
         order.hidden_lookups = slow.lookups if slow else 0
         self.orders.append(order)
+        self.emit(order, "NEW")
         self._arrive(order, last)
         return order
 
@@ -340,16 +369,78 @@ class Exchange:
         now = self.now_ms()
         order.reserved, order.executed, order.quote_qty = ZERO, order.qty, cost
         order.status, order.updated_ms = "FILLED", now
-        self.trades.append(Trade(id=self.next_id(f"trade:{order.symbol}"), order_id=order.order_id,
-                                 account=order.account, symbol=order.symbol, price=price,
-                                 qty=order.qty, commission=commission, commission_asset=asset,
-                                 time=now, is_buyer=order.side == "BUY"))
+        trade = Trade(id=self.next_id(f"trade:{order.symbol}"), order_id=order.order_id,
+                      account=order.account, symbol=order.symbol, price=price, qty=order.qty,
+                      commission=commission, commission_asset=asset, time=now,
+                      is_buyer=order.side == "BUY")
+        self.trades.append(trade)
+        self.emit(order, "TRADE", trade)
 
-    def _end(self, order: Order, status: str) -> None:
+    def _end(self, order: Order, status: str, cancel_id: str | None = None) -> None:
         account = self.account_by_id(order.account)
         asset = self.quote if order.side == "BUY" else self.base_of(order.symbol)
         account.move(asset, free=order.reserved, locked=-order.reserved)
         order.reserved, order.status, order.updated_ms = ZERO, status, self.now_ms()
+        self.emit(order, status, cancel_id=cancel_id)
+
+    # ---- the user data stream -------------------------------------------------------------
+
+    def emit(self, order: Order, execution: str, trade: Trade | None = None,
+             cancel_id: str | None = None) -> None:
+        """Push the order's executionReport to every stream subscribed to its account."""
+        inboxes = self.subscribers.get(order.account, [])
+        if not inboxes:
+            return  # Binance keeps nothing for a stream that is not there
+        report = execution_report(order, execution, trade, cancel_id, self.now_ms())
+        for sub in inboxes:
+            sub.inbox.put(json.dumps({"subscriptionId": sub.id, "event": report}))
+
+    def ws_request(self, request: dict[str, Any], sub: Subscription) -> dict[str, Any]:
+        """One WebSocket API request (userDataStream.subscribe.signature and friends)."""
+        rid, method = request.get("id"), request.get("method")
+        params = request.get("params") or {}
+        try:
+            if method == "userDataStream.subscribe.signature":
+                account = self._ws_authenticate(params)
+                sub.id = self.next_id("subscription")
+                self.subscribers.setdefault(account.id, []).append(sub)
+                result: Any = {"subscriptionId": sub.id}
+            elif method == "userDataStream.unsubscribe":
+                self.unsubscribe(sub)
+                result = {}
+            elif method == "ping":
+                result = {}
+            else:
+                raise Refusal(400, -1000, f"Unknown method: {method}")
+        except Refusal as refusal:
+            return {"id": rid, "status": refusal.status,
+                    "error": {"code": refusal.code, "msg": refusal.msg}}
+        return {"id": rid, "status": 200, "result": result, "rateLimits": []}
+
+    def _ws_authenticate(self, params: dict[str, Any]) -> Account:
+        """The WebSocket API's SIGNED rule: HMAC-SHA256 of every other parameter, sorted by
+        name and joined as a query string, keyed with the account's secret."""
+        account = self.accounts.get(str(params.get("apiKey") or ""))
+        if account is None:
+            raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        payload = "&".join(f"{k}={_ws_value(v)}" for k, v in sorted(params.items())
+                           if k != "signature")
+        expected = hmac.new(account.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, str(params.get("signature") or "")):
+            raise Refusal(400, -1022, "Signature for this request is not valid.")
+        stamp, window = int(params.get("timestamp") or 0), int(params.get("recvWindow") or 5000)
+        now = int(time.time() * 1000)
+        if stamp > now + 1000 or now - stamp > window:
+            raise Refusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        return account
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        for subs in self.subscribers.values():
+            if sub in subs:
+                subs.remove(sub)
+
+    def listening(self, account_id: str) -> int:
+        return len(self.subscribers.get(account_id, []))
 
     # ---- queries --------------------------------------------------------------------------
 
@@ -371,15 +462,16 @@ class Exchange:
                 return order
         raise Refusal(400, -2013, "Order does not exist.")
 
-    def cancel(self, account: Account, p: dict[str, str]) -> Order:
+    def cancel(self, account: Account, p: dict[str, str]) -> tuple[Order, str]:
         try:
             order = self.find(account, p)
         except Refusal as refusal:
             raise Refusal(400, -2011, "Unknown order sent.") from refusal
         if order.status not in OPEN:
             raise Refusal(400, -2011, "Unknown order sent.")
-        self._end(order, "CANCELED")
-        return order
+        cancel_id = p.get("newClientOrderId") or f"cancel_{secrets.token_hex(6)}"
+        self._end(order, "CANCELED", cancel_id=cancel_id)
+        return order, cancel_id
 
     def account_json(self, account: Account) -> dict[str, Any]:
         assets = sorted(set(account.free) | set(account.locked))
@@ -463,6 +555,31 @@ def _int(p: dict[str, str], name: str) -> int | None:
     return int(p[name]) if p.get(name) else None
 
 
+def _ws_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def execution_report(order: Order, execution: str, trade: Trade | None, cancel_id: str | None,
+                     now: int) -> dict[str, Any]:
+    """Binance's spot `executionReport` event for one change of `order`."""
+    return {
+        "e": "executionReport", "E": now, "s": order.symbol,
+        "c": cancel_id or order.client_order_id, "S": order.side, "o": order.type,
+        "f": order.time_in_force, "q": _fmt(order.qty), "p": _fmt(order.price),
+        "P": _fmt(order.stop_price), "F": _fmt(ZERO), "g": -1,
+        "C": order.client_order_id if cancel_id else "", "x": execution, "X": order.status,
+        "r": "NONE", "i": order.order_id, "l": _fmt(trade.qty if trade else ZERO),
+        "z": _fmt(order.executed), "L": _fmt(trade.price if trade else ZERO),
+        "n": _fmt(trade.commission if trade else ZERO),
+        "N": trade.commission_asset if trade else None, "T": trade.time if trade else now,
+        "t": trade.id if trade else -1, "v": 0, "I": 0,
+        "w": order.status in OPEN and (order.type not in STOPS or order.triggered),
+        "m": False, "M": trade is not None, "O": order.created_ms, "Z": _fmt(order.quote_qty),
+        "Y": _fmt(trade.price * trade.qty if trade else ZERO), "Q": _fmt(ZERO),
+        "W": order.created_ms, "V": "EXPIRE_MAKER",
+    }
+
+
 # ---- HTTP ---------------------------------------------------------------------------------
 
 class _Handler(BaseHTTPRequestHandler):
@@ -493,6 +610,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(status, payload)
             return
         with ex.lock:
+            key = self.headers.get("X-MBX-APIKEY")
+            holder = ex.accounts.get(key) if key else None
+            ex.requests.append((holder.id if holder else None, method, url.path))
             fault = ex.take_fault(REQUEST_FAULTS, method, url.path)
         if fault is not None and fault.kind == "error_before":
             self._answer(fault.status, {"code": INTERNAL[0], "msg": INTERNAL[1]})
@@ -538,6 +658,46 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, exchange: Exchange) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.exchange = exchange
+
+
+# ---- the WebSocket API (the user data stream) ----------------------------------------------
+
+def _admit(ex: Exchange) -> Callable[[ServerConnection, Request], Response | None]:
+    def admit(conn: ServerConnection, request: Request) -> Response | None:
+        if ex.stream_down:
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "stream unavailable\n")
+        if urlsplit(request.path).path != "/ws-api/v3":
+            return conn.respond(HTTPStatus.NOT_FOUND, "no such stream\n")
+        return None
+    return admit
+
+
+def _stream(ex: Exchange) -> Callable[[ServerConnection], None]:
+    def stream(conn: ServerConnection) -> None:
+        """One connection: answer its requests, push its subscription's events, and drop it
+        without a close frame while the stream is down."""
+        sub = Subscription()
+        try:
+            while not ex.stopping.is_set() and not ex.stream_down:
+                try:
+                    raw = conn.recv(timeout=0.02)
+                except TimeoutError:
+                    raw = None
+                if raw is not None:
+                    with ex.lock:
+                        answer = ex.ws_request(json.loads(raw), sub)
+                    conn.send(json.dumps(answer))
+                while not sub.inbox.empty():
+                    conn.send(sub.inbox.get_nowait())
+        except (ConnectionClosed, ValueError):
+            return
+        finally:
+            with ex.lock:
+                ex.unsubscribe(sub)
+        with contextlib.suppress(OSError):  # down: the connection vanishes, as networks do
+            conn.socket.shutdown(socket.SHUT_RDWR)
+        conn.close_socket()
+    return stream
 
 
 def _authenticate(ex: Exchange, query: str, body: str, key: str | None) -> tuple[Account, dict[str, str]]:
@@ -605,10 +765,9 @@ def _private(ex: Exchange, account: Account, method: str, path: str, p: dict[str
             raise Refusal(400, -2013, "Order does not exist.")
         return order.json()
     if (method, path) == ("DELETE", "/api/v3/order"):
-        order = ex.cancel(account, p)
+        order, cancel_id = ex.cancel(account, p)
         return order.json() | {"origClientOrderId": order.client_order_id,
-                               "clientOrderId": f"cancel_{secrets.token_hex(6)}",
-                               "transactTime": ex.now_ms()}
+                               "clientOrderId": cancel_id, "transactTime": ex.now_ms()}
     if (method, path) == ("GET", "/api/v3/openOrders"):
         symbol = ex.symbol(p["symbol"]) if p.get("symbol") else None
         return [o.json() for o in mine if o.status in OPEN and symbol in (None, o.symbol)
@@ -656,6 +815,13 @@ def control(ex: Exchange, method: str, path: str, query: str, body: str) -> tupl
         return 200, {}
     if (method, path) == ("GET", "/_fake/faults"):
         return 200, [vars(f) for f in ex.faults]
+    if (method, path) == ("POST", "/_fake/stream"):
+        ex.stream_down = bool(data["down"])
+        return 200, {}
+    if (method, path) == ("GET", "/_fake/streams"):
+        return 200, {"listening": ex.listening(dict(parse_qsl(query))["account"])}
+    if (method, path) == ("GET", "/_fake/requests"):
+        return 200, [list(r) for r in ex.requests]
     if (method, path) == ("GET", "/_fake/orders"):
         account = ex.account_by_id(dict(parse_qsl(query))["account"])
         return 200, [o.json() | {"fills": [t.json() for t in ex.trades if t.account == account.id
@@ -684,6 +850,12 @@ class FakeExchange:
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._http = httpx.Client(base_url=self.url, timeout=10)
+        self._ws_server = serve(_stream(self.exchange), "127.0.0.1", 0, compression=None,
+                                process_request=_admit(self.exchange))
+        self._ws_thread = threading.Thread(target=self._ws_server.serve_forever, daemon=True)
+        self._ws_thread.start()
+        # The WebSocket API's address without its path (/ws-api/v3, which ccxt keeps).
+        self.ws_url = f"ws://127.0.0.1:{self._ws_server.socket.getsockname()[1]}"
 
     def _call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
         r = self._http.request(method, path, json=body, params=params)
@@ -717,10 +889,26 @@ class FakeExchange:
         """Ground truth: every order the account ever had accepted, oldest first, with fills."""
         return list(self._call("GET", "/_fake/orders", account=account))
 
+    def stream_down(self, down: bool = True) -> None:
+        """Drop every stream connection and refuse new ones (True), or take them again."""
+        self._call("POST", "/_fake/stream", {"down": down})
+
+    def listening(self, account: str) -> int:
+        """How many user data stream subscriptions the account has open."""
+        return int(self._call("GET", "/_fake/streams", account=account)["listening"])
+
+    def requests(self, account: str | None = None, method: str | None = None,
+                 path: str | None = None) -> int:
+        """How many REST requests (of the account, method and path, when given) it answered."""
+        return sum(1 for who, m, p in self._call("GET", "/_fake/requests")
+                   if account in (None, who) and method in (None, m) and path in (None, p))
+
     def stop(self) -> None:
+        self.exchange.stopping.set()
         self._http.close()
         self._server.shutdown()
         self._server.server_close()
+        self._ws_server.shutdown()
 
     def __enter__(self) -> FakeExchange:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -27,19 +28,32 @@ from tradewire.services.submit import (
 log = logging.getLogger("tradewire.worker")
 RECONCILE_EVERY_S = 5.0  # orders tradewire holds open, looked up one by one
 FULL_RECONCILE_EVERY_S = 60.0  # every real broker account: open orders and positions compared
-STREAM_RETRY_S = 5.0  # a broker stream that ended is reopened after this pause
+STREAM_RETRY_S = 5.0  # a broker stream that ended is reopened after this pause, doubled
+STREAM_RETRY_MAX_S = 300.0  # while it keeps ending without ever being up, up to this
 STRATEGIES_EVERY_S = 15.0  # enabled strategies look for a newly closed bar this often
 
 
 class Streams:
-    """Order updates pushed by brokers that have a stream (Alpaca's trade updates), one thread
-    per account, recorded like any report. Polling and reconciliation stay as the net under
-    them: a dropped stream is reopened, and what it missed the next poll finds."""
+    """Order updates pushed by brokers that have a stream (Alpaca's trade updates, CCXT's
+    watch_orders where the exchange has it), one thread per account, recorded like any report.
+
+    A broker that says when its stream is up (`on_live`, the CCXT adapter) has the account's
+    open orders looked up at once each time it is (what happened while it was down: the
+    exchange replays nothing), and the account is then left out of the 5-second poll until the
+    stream drops. Other streams are polled under as well. The full reconciliation every
+    minute covers every account."""
 
     def __init__(self, container: Container, stop: threading.Event) -> None:
         self.c = container
         self.stop = stop
         self.threads: dict[str, threading.Thread] = {}
+        self._live: set[str] = set()  # accounts whose stream is up (and was caught up)
+        self._lock = threading.Lock()
+
+    def live(self) -> frozenset[str]:
+        """Accounts whose broker stream is up: their updates need no polling."""
+        with self._lock:
+            return frozenset(self._live)
 
     def refresh(self) -> int:
         """Start a stream for every account whose broker has one and that has none yet."""
@@ -55,8 +69,8 @@ class Streams:
             except Exception as exc:  # not configured here: polling covers it
                 log.debug("no stream for account %s: %s", account.id, type(exc).__name__)
                 continue
-            if not hasattr(broker, "stream_updates"):
-                continue
+            if not hasattr(broker, "stream_updates") or not getattr(broker, "streaming", True):
+                continue  # polled
             thread = threading.Thread(target=self._follow, args=(broker, account.id), daemon=True,
                                       name=f"tradewire-stream-{account.id}")
             self.threads[account.id] = thread
@@ -65,16 +79,43 @@ class Streams:
         return started
 
     def _follow(self, broker: Any, account_id: str) -> None:
+        went_live = threading.Event()
+
         def on_report(report: BrokerOrder) -> None:
             record_reports([(report.client_order_id, report)], self.c.deps)
 
+        def on_live(up: bool) -> None:
+            if not up:
+                with self._lock:
+                    self._live.discard(account_id)
+                return
+            went_live.set()
+            try:  # what happened while the stream was down: looked up once, before trusting it
+                reconcile_open_orders(self.c.deps, account_ids=[account_id])
+            except Exception:
+                log.exception("catching up account %s after its stream opened failed; it "
+                              "stays polled", account_id)
+                return
+            with self._lock:
+                self._live.add(account_id)
+
+        kwargs = {"on_live": on_live} if "on_live" in inspect.signature(
+            broker.stream_updates).parameters else {}
+        pause = STREAM_RETRY_S
         while not self.stop.is_set():
+            went_live.clear()
             try:
-                broker.stream_updates(account_id, on_report, self.stop)
+                broker.stream_updates(account_id, on_report, self.stop, **kwargs)
             except Exception as exc:
                 log.warning("order stream of account %s ended: %s", account_id,
                             type(exc).__name__)
-            self.stop.wait(STREAM_RETRY_S)
+            finally:
+                with self._lock:
+                    self._live.discard(account_id)
+            if went_live.is_set():
+                pause = STREAM_RETRY_S
+            self.stop.wait(pause)
+            pause = min(pause * 2, STREAM_RETRY_MAX_S)
 
 
 class Worker:
@@ -99,7 +140,8 @@ class Worker:
             done += self.triggers.run(self.c.deps)
         if time.monotonic() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._last_reconcile = time.monotonic()
-            done += reconcile_open_orders(self.c.deps) + resync_resting(self.c.deps)
+            done += (reconcile_open_orders(self.c.deps, skip_accounts=self.streams.live())
+                     + resync_resting(self.c.deps))
         if time.monotonic() - self._last_full >= FULL_RECONCILE_EVERY_S or not self._last_full:
             self._last_full = time.monotonic()
             done += sum(o.updated for o in reconcile_all(self.c.deps, include_paper=False))

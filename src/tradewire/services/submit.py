@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -374,11 +374,15 @@ def submit_claimable(deps: Deps, limit: int = 50) -> int:
     return len(ids)
 
 
-def reconcile_open_orders(deps: Deps, limit: int = 200) -> int:
-    """Ask the broker about every order it holds open and record any news."""
+def reconcile_open_orders(deps: Deps, limit: int = 200, *,
+                          account_ids: Sequence[str] | None = None,
+                          skip_accounts: Collection[str] = ()) -> int:
+    """Ask the broker about every order it holds open (of `account_ids`, when given, and not
+    of `skip_accounts`, whose broker streams their updates) and record any news."""
     with deps.uow(write=False) as uow:
         open_orders = [o for status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
-                       for o in uow.orders.list(None, Page(limit=limit), status=str(status))]
+                       for o in uow.orders.list(account_ids, Page(limit=limit), status=str(status))
+                       if o.account_id not in skip_accounts]
         accounts = {o.account_id: uow.accounts.get(o.account_id) for o in open_orders}
     reports = []
     for order in open_orders:

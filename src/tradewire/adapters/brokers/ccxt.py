@@ -11,6 +11,15 @@ BrokerUnavailable, and the same id is not sent again by this process until `sett
 has passed without a sighting. A duplicate-id refusal is answered with the order that holds the
 id. Rate limits (429, 418) were not processed: the adapter waits and sends again.
 
+Order updates. Where ccxt.pro has the exchange and it `has['watchOrders']`, `stream_updates`
+follows the account's orders on the exchange's websocket (for Binance spot: the WebSocket API's
+user data stream) and reports each change as `lookup` would: the status and filled quantity
+from the update, the fills from the order's trades through the REST API, so a fill has the same
+id whichever way it came and the core applies it once. Elsewhere (`streaming` False) the
+worker polls. A dropped stream is reopened after a pause that doubles while reconnecting keeps
+failing; each time the stream is up again `on_live(True)` tells the caller to look up what
+happened meanwhile (the exchange replays nothing).
+
 Spot semantics: no shorting and no netting; positions are the account's non-quote balances;
 `cash` is the quote balance (free and locked), `buying_power` its free part, `equity` the quote
 balance plus holdings marked at their last price. Numbers stay the exchange's decimal strings
@@ -21,6 +30,10 @@ no session end on a 24/7 venue: it is sent as gtc.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import importlib
 import json
 import logging
 import re
@@ -68,10 +81,31 @@ BUSY = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)  # not processed: wait and 
 DOUBT = (ccxt.OperationFailed, ccxt.ExchangeError)  # network, 5xx, or an unclassified error
 Key = tuple[str, str]  # (account_ref, client_order_id)
 REMEMBERED = 100_000  # orders whose market this process keeps in mind
+STREAM_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # s before reconnecting; the last repeats
+STREAM_STEADY_S = 60.0  # a stream up this long starts the backoff over
+# A stream that fails so is not reconnected here: the caller hears of it.
+STREAM_FATAL = (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.NotSupported,
+                ccxt.ArgumentsRequired)
 
 
 class _Refused(Exception):
     """An order tradewire must not send: the reason becomes a REJECTED report."""
+
+
+class _UpdateLost(Exception):
+    """A streamed update that could not be passed on: the stream starts over."""
+
+
+@functools.cache
+def watches_orders(exchange_id: str) -> bool:
+    """Whether ccxt.pro follows this exchange's orders on a websocket (`watchOrders`)."""
+    try:
+        pro = importlib.import_module("ccxt.pro")
+    except ImportError:  # a ccxt without its asyncio side (aiohttp): poll
+        return False
+    if exchange_id not in pro.exchanges:
+        return False
+    return bool(getattr(pro, exchange_id)().has.get("watchOrders"))
 
 
 def capabilities_of(exchange: Any, exchange_id: str) -> BrokerCapabilities:
@@ -94,7 +128,9 @@ class CcxtBroker:
     def __init__(self, exchange_id: str, credentials: Credentials, *, quote: str = DEFAULT_QUOTE,
                  timeout_s: float = 10.0, lookup_delays: Iterable[float] = (0.2, 0.5, 1.0),
                  busy_delays: Iterable[float] = (0.5, 1.0, 2.0), settle_window_s: float = 30.0,
-                 rate_limit_ms: int | None = None, lookup_by_client_id: bool = True) -> None:
+                 rate_limit_ms: int | None = None, lookup_by_client_id: bool = True,
+                 watch: bool = True, stream_url: str | None = None,
+                 stream_backoff: Iterable[float] = STREAM_BACKOFF) -> None:
         self.exchange_id = exchange_id
         self.name = f"ccxt:{exchange_id}"
         self.quote = quote
@@ -104,6 +140,8 @@ class CcxtBroker:
         self._settle_window_s = settle_window_s
         self._by_client_id = lookup_by_client_id
         self.capabilities = capabilities_of(make_exchange(exchange_id), exchange_id)
+        self._watch, self._stream_url = watch, stream_url
+        self._stream_backoff = tuple(stream_backoff)
         self._clients: dict[str, Any] = {}
         self._public: dict[tuple[bool, str | None], Any] = {}
         self._symbols: dict[Key, str] = {}  # where each order lives: lookups need the market
@@ -112,6 +150,12 @@ class CcxtBroker:
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.exchange_id!r})"
+
+    @property
+    def streaming(self) -> bool:
+        """Order updates come from the exchange's stream (else the worker polls them):
+        ccxt.pro has `watchOrders` for it, and `watch=False` was not asked for."""
+        return self._watch and watches_orders(self.exchange_id)
 
     # ---- the Broker port ----------------------------------------------------------------
 
@@ -228,6 +272,31 @@ class CcxtBroker:
         except DOUBT as exc:
             raise self._unavailable(exc) from None
 
+    def stream_updates(self, account_ref: str, on_report: Callable[[BrokerOrder], None],
+                       stop: threading.Event,
+                       on_live: Callable[[bool], None] | None = None) -> None:
+        """Until `stop` is set, hand each change to one of the account's orders to `on_report`,
+        from ccxt.pro's `watch_orders`. `on_live(True)` once the stream's connection is open
+        (the caller then looks up what it may have missed), `on_live(False)` when it drops;
+        reconnects wait STREAM_BACKOFF. Refused keys and the like end the call by raising."""
+        if not self.streaming:
+            raise BrokerUnavailable(f"{self.name}: ccxt.pro follows no orders of this exchange; "
+                                    "they are polled")
+        try:
+            self._credentials(account_ref)
+        except (LookupError, TradewireError):
+            raise Rejected(f"no exchange credentials for account {account_ref}",
+                           code="BROKER_CREDENTIALS_MISSING") from None
+        try:
+            asyncio.run(self._follow(account_ref, on_report, stop, on_live or _ignore))
+        except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+            raise Rejected(f"{self.name} refused the account's keys on its stream: "
+                           f"{_message(exc)}", code="BROKER_CREDENTIALS_INVALID") from None
+        except STREAM_FATAL as exc:
+            raise BrokerUnavailable(f"{self.name}: no order stream: {_message(exc)}") from None
+        except DOUBT as exc:  # the markets or the first connection could not be had
+            raise self._unavailable(exc) from None
+
     def close(self) -> None:
         """Close every client's connections (they reopen on the next call)."""
         with self._lock:
@@ -236,6 +305,93 @@ class CcxtBroker:
             self._public.clear()
         for client in clients:
             client.session.close()
+
+    # ---- the order stream -----------------------------------------------------------------
+
+    async def _follow(self, ref: str, on_report: Callable[[BrokerOrder], None],
+                      stop: threading.Event, on_live: Callable[[bool], None]) -> None:
+        """Sessions of the stream, one after another, until `stop`."""
+        asyncio.get_running_loop().set_exception_handler(_quiet_ccxt_futures)
+        exchange = await asyncio.to_thread(self._stream_client, ref)
+        stopping = asyncio.ensure_future(_until_set(stop))
+        failures, live = 0, False
+
+        def tell(state: bool) -> None:
+            nonlocal live
+            live = state
+            on_live(state)
+
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                session = asyncio.ensure_future(self._session(exchange, ref, on_report, tell))
+                await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not session.done():  # stopped
+                    session.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, *DOUBT):
+                        await session
+                    break
+                if live:
+                    await asyncio.to_thread(tell, False)
+                # The next session starts on a new connection with no subscription left over
+                # (ccxt could take a stale one for a live one and wait forever).
+                await exchange.close_ws_clients()
+                exc = _ccxt_error(session.exception())
+                if isinstance(exc, STREAM_FATAL):
+                    raise exc
+                if time.monotonic() - started >= STREAM_STEADY_S:
+                    failures = 0
+                pause = self._stream_backoff[min(failures, len(self._stream_backoff) - 1)]
+                failures += 1
+                log.warning("%s: order stream of account %s ended (%s: %s); reconnecting in "
+                            "%.1fs", self.name, ref, type(exc).__name__,
+                            _message(exc) if exc else "", pause)
+                await asyncio.wait({stopping}, timeout=pause)
+        finally:
+            stopping.cancel()
+            if live:
+                await asyncio.to_thread(tell, False)
+            await exchange.close()
+
+    async def _session(self, exchange: Any, ref: str, on_report: Callable[[BrokerOrder], None],
+                       on_live: Callable[[bool], None]) -> None:
+        """One connection: open it, say so, then pass on every update until it fails."""
+        watching = asyncio.ensure_future(exchange.watch_orders())
+        try:
+            await _opened(exchange, watching)
+            await asyncio.to_thread(on_live, True)
+            while True:
+                orders = await watching
+                watching = asyncio.ensure_future(exchange.watch_orders())
+                for order in orders:
+                    await asyncio.to_thread(self._pass_on, ref, order, on_report)
+        finally:
+            if not watching.done():
+                watching.cancel()
+
+    def _pass_on(self, ref: str, order: Mapping[str, Any],
+                 on_report: Callable[[BrokerOrder], None]) -> None:
+        """An update as `lookup` reports it: the fills are the order's trades. One that cannot
+        be passed on (its trades unreadable, say) ends the session: the next one starts by
+        having the caller look the account's orders up."""
+        coid = str(order.get("clientOrderId") or "")
+        try:
+            self._remember((ref, coid), order["symbol"])
+            on_report(self._report(self._client(ref), order, coid))
+        except Exception as exc:
+            log.exception("%s: update of order %s not passed on", self.name, coid)
+            raise _UpdateLost(f"update of order {coid} not passed on") from exc
+
+    def _stream_client(self, account_ref: str) -> Any:
+        """A ccxt.pro client of the account, sharing the markets of its REST client."""
+        credentials = self._credentials(account_ref)
+        sandbox, base_url = bool(credentials.get("sandbox")), credentials.get("base_url")
+        client = make_exchange(self.exchange_id, base_url=base_url, sandbox=sandbox,
+                               timeout_s=self._timeout_s, rate_limit_ms=self._rate_limit_ms,
+                               credentials=credentials, exact=True, pro=True,
+                               stream_url=self._stream_url)
+        client.set_markets_from_exchange(self._markets(sandbox, base_url))
+        return client
 
     # ---- sending --------------------------------------------------------------------------
 
@@ -513,6 +669,47 @@ class CcxtBroker:
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+def _ignore(live: bool) -> None:
+    """No one to tell that the stream is up or down."""
+
+
+def _quiet_ccxt_futures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """ccxt.pro leaves futures of a failed connection that no one awaits (the error reached
+    the watch that failed): those go to debug, anything else to asyncio's own handler."""
+    if isinstance(context.get("exception"), ccxt.BaseError):
+        log.debug("ccxt: %s: %s", context.get("message"), context["exception"])
+    else:
+        loop.default_exception_handler(context)
+
+
+def _ccxt_error(exc: BaseException | None) -> BaseException | None:
+    """The ccxt error behind `exc`: ccxt.pro can mask one (a refused subscription) with an
+    error of its own cleanup (a KeyError) raised while handling it."""
+    seen = exc
+    for _ in range(5):
+        if seen is None or isinstance(seen, ccxt.BaseError):
+            break
+        seen = seen.__cause__ or seen.__context__
+    return seen if isinstance(seen, ccxt.BaseError) else exc
+
+
+async def _until_set(event: threading.Event) -> None:
+    while not event.is_set():
+        await asyncio.sleep(0.05)
+
+
+async def _opened(exchange: Any, watching: asyncio.Future[Any]) -> None:
+    """Return once one of the client's websockets is open; raise what the watch raised if it
+    ended first (ccxt gives up on a connection after its own timeout)."""
+    while not watching.done():
+        for client in list((exchange.clients or {}).values()):
+            connected = client.connected
+            if connected.done() and not connected.cancelled() and connected.exception() is None:
+                return
+        await asyncio.sleep(0.01)
+    watching.result()
+
 
 def _dec(value: Any) -> Decimal:
     """A Decimal from what ccxt returns: the exchange's own decimal string (clients are made

@@ -8,6 +8,7 @@ default quote is its bare base again, so tradewire's `AAPL` stays `AAPL` both wa
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import threading
@@ -68,10 +69,13 @@ class RedactingLog:
 
 def make_exchange(exchange_id: str, *, base_url: str | None = None, sandbox: bool = False,
                   timeout_s: float = 10.0, rate_limit_ms: int | None = None,
-                  credentials: Mapping[str, Any] | None = None, exact: bool = False) -> Any:
+                  credentials: Mapping[str, Any] | None = None, exact: bool = False,
+                  pro: bool = False, stream_url: str | None = None) -> Any:
     """A ccxt client of `exchange_id` (spot), in the exchange's sandbox when asked, and with
     every API address moved to `base_url` when given (a fake exchange in tests). `exact`:
-    numbers come back as the exchange's decimal strings instead of floats."""
+    numbers come back as the exchange's decimal strings instead of floats. `pro`: ccxt.pro's
+    asyncio client (websocket streams), its websocket addresses moved to `stream_url`, or
+    else to `base_url`'s host with a ws scheme, when either is given."""
     if exchange_id not in ccxt.exchanges:
         raise ValueError(f"ccxt knows no exchange {exchange_id!r}")
     keys = {k: str(credentials[k]) for k in ("apiKey", "secret", "password", "uid")
@@ -85,11 +89,18 @@ def make_exchange(exchange_id: str, *, base_url: str | None = None, sandbox: boo
         config["rateLimit"] = rate_limit_ms
     if exact:
         config["number"] = str  # ccxt's own switch: prices, amounts and fees as strings
-    exchange = getattr(ccxt, exchange_id)(config)
+    if pro:
+        # ccxt.pro (asyncio, aiohttp) loads only where a stream is followed
+        exchange = getattr(importlib.import_module("ccxt.pro"), exchange_id)(config)
+    else:
+        exchange = getattr(ccxt, exchange_id)(config)
     if sandbox:
         exchange.set_sandbox_mode(True)
     if base_url:
         exchange.urls["api"] = _moved(exchange.urls["api"], base_url.rstrip("/"))
+    ws_base = stream_url or (re.sub(r"^http", "ws", base_url) if base_url else None)
+    if pro and ws_base and isinstance(exchange.urls["api"], dict) and "ws" in exchange.urls["api"]:
+        exchange.urls["api"]["ws"] = _moved(exchange.urls["api"]["ws"], ws_base.rstrip("/"))
     return exchange
 
 
