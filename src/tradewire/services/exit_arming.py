@@ -22,7 +22,7 @@ from tradewire.domain.orders import Order, OrderStatus
 from tradewire.domain.values import ZERO, OrderPurpose
 from tradewire.services.audit import order_event
 from tradewire.services.native_exits import NativeWork, held_in_direction, sync
-from tradewire.services.ports import UnitOfWork
+from tradewire.services.ports import MovedUnderUs, UnitOfWork
 
 Arming = tuple[str, str, Decimal | None, Decimal | None]  # key, symbol, below, above
 
@@ -53,7 +53,7 @@ def on_order_filled(uow: UnitOfWork, signal_id: str, before: Order, order: Order
     else:
         state = on_fill_of_add(stored.state, order.filled_qty, order.avg_fill_price)
     if not uow.exit_plans.save(stored, state=state, native=legs, at=now):
-        raise RuntimeError(f"exit plan of {signal_id} moved under us; the fill is applied again")
+        raise MovedUnderUs(f"exit plan of {signal_id} moved under us; the fill is applied again")
     return (signal_id, stored.symbol, *levels(stored.plan, state, legs))
 
 
@@ -131,7 +131,7 @@ def _kind(stored: Any, order: Order) -> ExitKind:
 
 def _save(uow: UnitOfWork, stored: Any, *, at: datetime, **changes: Any) -> Any:
     if not uow.exit_plans.save(stored, at=at, **changes):
-        raise RuntimeError(f"exit plan of {stored.signal_id} moved under us; applied again")
+        raise MovedUnderUs(f"exit plan of {stored.signal_id} moved under us; applied again")
     return uow.exit_plans.get(stored.signal_id)
 
 

@@ -83,6 +83,11 @@ class BrokerUnavailable(Exception):
     """The broker did not answer; whether it acted is unknown until looked up."""
 
 
+class MovedUnderUs(RuntimeError):
+    """A compare-and-set lost to another writer: the transaction is rolled back and the
+    caller reads again (what it applies is idempotent)."""
+
+
 # account id → that account's opened broker keys (services/credentials.CredentialSource)
 Credentials = Callable[[str], Mapping[str, Any]]
 

@@ -34,6 +34,7 @@ from tradewire.services.ports import (
     Broker,
     BrokerOrder,
     BrokerUnavailable,
+    MovedUnderUs,
     OrderRequest,
     Page,
     UnitOfWork,
@@ -43,6 +44,7 @@ from tradewire.services.risk import note_session_start
 AUCTIONS = frozenset({TimeInForce.OPG, TimeInForce.CLS})  # orders made to wait for a bell
 log = logging.getLogger(__name__)
 LOOKUP_DELAYS = (0.05, 0.2, 0.5)  # brokers lag: one "not found" right after a timeout proves nothing
+RECORD_ATTEMPTS = 5  # a report that keeps losing a compare-and-set to other writers
 
 
 RESERVATION = timedelta(seconds=10)  # how long the worker's sweep leaves a request's order alone
@@ -175,15 +177,25 @@ def _request(order: Order) -> OrderRequest:
 def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> list[Order | None]:
     """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
     now = deps.clock.now()
-    touched = _Touched()
     # Position rows are locked in one order (by symbol) so two batches never deadlock.
     order = sorted(range(len(reports)), key=lambda i: (reports[i][1].symbol or "", reports[i][0]))
-    out: list[Order | None] = [None] * len(reports)
-    with deps.uow() as uow:
-        for i in order:
-            out[i] = _record(uow, reports[i][0], reports[i][1], now, deps, touched)
-        work, armings = after_reports(uow, touched.plans, touched.positions, now)
-        uow.commit()
+    for attempt in range(RECORD_ATTEMPTS):
+        touched = _Touched()
+        out: list[Order | None] = [None] * len(reports)
+        try:
+            with deps.uow() as uow:
+                for i in order:
+                    out[i] = _record(uow, reports[i][0], reports[i][1], now, deps, touched)
+                work, armings = after_reports(uow, touched.plans, touched.positions, now)
+                uow.commit()
+            break
+        except MovedUnderUs:
+            # Another writer (the sender recording its acknowledgement, a stream, a sweep)
+            # changed one of these orders between our read and our write: read again.
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            log.info("reports of %d orders met a concurrent update; applying them again",
+                     len(reports))
     for key, symbol, below, above in [*touched.armings, *armings]:
         deps.exits.arm(key, symbol, below, above)
     if any(o is not None and o.status is OrderStatus.FILLED for o in out):
@@ -249,7 +261,7 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
     extra = {"lease_owner": None, "lease_until": None} if order.status is not OrderStatus.SUBMITTING else {}
     order = replace(order, broker_order_id=report.broker_order_id)
     if not uow.orders.save(order, before.status, now, **extra):
-        raise RuntimeError(f"order {order.id} moved under us; the report will be applied again")
+        raise MovedUnderUs(f"order {order.id} moved under us; the report will be applied again")
     uow.audit.add_many(events)
     if order.filled_qty != before.filled_qty:
         touched.positions.add((order.account_id, order.symbol))
