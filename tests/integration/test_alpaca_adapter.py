@@ -4,7 +4,9 @@ way every time, keys never leak, and bars come back closed and oldest first."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.fakes.alpaca import FakeAlpaca, FakeKeys, shared_fake_alpaca
 from tests.support import Caller
@@ -648,3 +651,44 @@ def test_a_signals_stop_rests_at_alpaca_and_its_fill_closes_the_plan(
         assert uow.positions.get(account_id, "AAPL").qty == 0
     assert len(container.deps.exits) == 0  # the emulated target is disarmed with the plan
     assert len(desk.sent()) == 2  # the entry and the stop, each once
+
+
+def test_planted_keys_are_nowhere_in_the_database_files_the_logs_or_any_answer(
+        client: httpx.Client, container: Container, alice: Caller, fake: FakeAlpaca,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The bar of the broker issue: the keys of a real account, used to trade, are found in no
+    byte of the database (SQLite: the file and its WAL; PostgreSQL: every row of every table),
+    no log line and no answer of the routes that show the account and its work."""
+    caplog.set_level(logging.DEBUG)
+    account_id, desk = alpaca_account(container, alice, fake)
+    planted = (desk.keys.key_id, desk.keys.secret_key)
+    desk.trade("AAPL", "190")
+    signal = send_signal(client, alice, account_id)  # the adapter opens the keys to trade
+    assert signal["status"] == "executed"
+    answers = [client.post(f"/api/v1/accounts/{account_id}/reconcile", headers=alice.headers)]
+    answers += [client.get(path, headers=alice.headers) for path in (
+        "/api/v1/accounts", f"/api/v1/accounts/{account_id}",
+        f"/api/v1/accounts/{account_id}/reconciliation", "/api/v1/orders",
+        f"/api/v1/signals/{signal['id']}", f"/api/v1/signals/{signal['id']}/timeline")]
+    assert [r.status_code for r in answers].count(200) >= 5, [r.text for r in answers]
+    url = container.settings.database_url
+    if url.startswith("sqlite:///"):
+        db = url.removeprefix("sqlite:///")
+        stored = [open(db, "rb").read()]  # noqa: SIM115 -- read while the server holds it open
+        wal = f"{db}-wal"
+        stored += [open(wal, "rb").read()] if os.path.exists(wal) else []  # noqa: SIM115
+        assert sum(len(b) for b in stored) > 0
+    else:
+        with container.db.engine.connect() as conn:
+            tables = conn.execute(text("SELECT tablename FROM pg_tables "
+                                       "WHERE schemaname = current_schema()")).scalars().all()
+            stored = [json.dumps([list(map(str, row)) for row in conn.execute(
+                text(f'SELECT * FROM "{name}"')).all()]).encode() for name in tables]
+        assert len(tables) > 10
+    assert any(account_id.encode() in b for b in stored)  # the search sees what is stored
+    logs = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert "AAPL" in "".join(r.text for r in answers) and logs
+    for secret in planted:
+        assert all(secret.encode() not in b for b in stored), "a key in the database"
+        assert secret not in logs, "a key in a log line"
+        assert all(secret not in r.text for r in answers), "a key in an answer"
