@@ -134,3 +134,25 @@ def test_a_signals_timeline_shows_every_stage_with_its_time(
     assert events[0] == "SignalReceived" and "OrderFilled" in events
     assert client.get(f"/api/v1/signals/{signal_id}/timeline",
                       headers=bob.headers).status_code == 404
+
+
+def test_requests_do_not_consult_opentelemetry(client: httpx.Client, alice: Caller,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """tradewire's metrics are its own (/metrics): FastAPI's built-in OpenTelemetry hooks are
+    off, so a request does not look up the global providers (15% of the GIL's time on the
+    ingest path when they were on, docs/performance.md)."""
+    import opentelemetry.metrics
+    import opentelemetry.trace
+
+    asked: list[str] = []
+    for module, name in ((opentelemetry.trace, "get_tracer_provider"),
+                         (opentelemetry.metrics, "get_meter_provider")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda real=real, name=name: (asked.append(name),
+                                                                         real())[1])
+    r = client.post("/api/v1/signals", headers=alice.headers, json={
+        "symbol": "AAPL", "action": "openLong", "accountId": alice.account_id, "quantity": 1,
+        "executeMode": "pending"})
+    assert r.status_code == 201, r.text
+    assert client.get("/healthz").status_code == 200
+    assert asked == []

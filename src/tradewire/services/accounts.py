@@ -15,7 +15,7 @@ from tradewire.domain.values import new_id
 from tradewire.services import credentials
 from tradewire.services.capabilities import create_access_token
 from tradewire.services.deps import Deps
-from tradewire.services.ports import Secrets
+from tradewire.services.ports import Secrets, UnitOfWork
 
 DEFAULT_KEY_SCOPES = frozenset({Scope.SIGNALS_WRITE, Scope.SIGNALS_READ, Scope.ACCOUNTS_READ,
                                 Scope.MARKET_WRITE})
@@ -92,11 +92,17 @@ def revoke_api_key(key_id: str, deps: Deps) -> bool:
 
 def principal_for_key(plaintext: str, deps: Deps, secrets: Secrets) -> Principal | None:
     with deps.uow(write=False) as uow:
-        key = uow.keys.by_hash(secrets.hash_api_key(plaintext))
-        user = uow.users.get(key.user_id) if key is not None else None
-    if key is None or key.revoked_at is not None or user is None:
+        return principal_in(uow, plaintext, secrets)
+
+
+def principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets) -> Principal | None:
+    """The holder of API key `plaintext`, read in `uow`: a write unit that stores what the key
+    asks for reads it in the same transaction (no read transaction of its own)."""
+    found = uow.keys.with_owner_admin(secrets.hash_api_key(plaintext))
+    if found is None or found[0].revoked_at is not None:
         return None
-    return Principal(user_id=user.id, is_admin=user.is_admin, scopes=key.scopes,
+    key, is_admin = found
+    return Principal(user_id=key.user_id, is_admin=is_admin, scopes=key.scopes,
                      account_ids=key.account_ids, via="api_key", key_id=key.id)
 
 

@@ -45,20 +45,32 @@ class IngestResult:
 
 
 OnStored = Callable[[UnitOfWork, Signal, datetime], None]
+# Who sends the signal, read inside the unit that stores it (raises when the caller may not).
+Caller = Callable[[UnitOfWork], Principal]
 
 
-def ingest_signal(signal: Signal, principal: Principal, deps: Deps, *,
+def ingest_signal(signal: Signal, principal: Principal | Caller, deps: Deps, *,
                   received_at: datetime | None = None, alert_at: datetime | None = None,
                   on_stored: OnStored | None = None) -> IngestResult:
     """Store `signal` (or find the one holding its sourceId) and, if immediate, send it.
+
+    `principal` may be a `Caller`: it is then resolved inside the write unit before anything
+    is read or stored, so authenticating costs no transaction of its own; if it raises, the
+    unit rolls back and nothing is stored.
 
     `on_stored` runs inside the same transaction once a new signal is stored (a trigger
     row, for example), so both commit or neither does.
     """
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    equity = _equity_if_needed(signal, principal, deps)
+    equity = None
+    if signal.quantity_type is QuantityType.PERCENT_EQUITY:
+        if callable(principal):  # the equity is read before the unit, and needs the caller
+            with deps.uow(write=False) as uow:
+                principal = principal(uow)
+        equity = _equity(signal, principal, deps)
     with deps.uow() as uow:
-        result = _store(signal, principal, uow, deps, equity)
+        caller = principal(uow) if callable(principal) else principal
+        result = _store(signal, caller, uow, deps, equity)
         if result.outcome is not Outcome.DUPLICATE:
             uow.timings.mark(result.signal.id, received_at=received_at or result.signal.created_at,
                              decided_at=deps.clock.now(), alert_at=alert_at)
@@ -84,9 +96,7 @@ def load_account(uow: UnitOfWork, account_id: str, principal: Principal) -> Acco
     return account
 
 
-def _equity_if_needed(signal: Signal, principal: Principal, deps: Deps) -> Decimal | None:
-    if signal.quantity_type is not QuantityType.PERCENT_EQUITY:
-        return None
+def _equity(signal: Signal, principal: Principal, deps: Deps) -> Decimal:
     with deps.uow(write=False) as uow:
         account = load_account(uow, signal.account_id, principal)
     return deps.brokers.for_account(account).account(account.id).equity

@@ -71,7 +71,11 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
 # The hot path's reads (every authenticated request), built once.
 _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
 _ACCOUNT_BY_ID = select(t.accounts).where(t.accounts.c.id == bindparam("id"))
-_KEY_BY_HASH = select(t.api_keys).where(t.api_keys.c.key_hash == bindparam("key_hash"))
+# A key with its owner's admin flag in one statement (the key of a user gone matches nothing).
+_KEY_AND_ADMIN_BY_HASH = (
+    select(t.api_keys, t.users.c.is_admin.label("owner_is_admin"))
+    .join(t.users, t.users.c.id == t.api_keys.c.user_id)
+    .where(t.api_keys.c.key_hash == bindparam("key_hash")))
 
 
 class _Repo:
@@ -118,6 +122,13 @@ class AccountRepo(_Repo):
         return list(self.conn.execute(q).scalars())
 
 
+def _api_key(m: dict[str, Any]) -> ApiKey:
+    m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
+    ids = m["account_ids"]
+    m["account_ids"] = frozenset(ids) if ids is not None else None
+    return ApiKey(**m)
+
+
 class ApiKeyRepo(_Repo):
     def add(self, key: ApiKey) -> None:
         values = asdict(key)
@@ -125,15 +136,15 @@ class ApiKeyRepo(_Repo):
         values["account_ids"] = sorted(key.account_ids) if key.account_ids is not None else None
         self.conn.execute(_INSERT[t.api_keys], values)
 
-    def by_hash(self, key_hash: str) -> ApiKey | None:
-        row = self.conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).first()
+    def with_owner_admin(self, key_hash: str) -> tuple[ApiKey, bool] | None:
+        """The key and whether its owner is an admin, or None when the key or its owner is
+        unknown: what authenticating a request needs, in one statement."""
+        row = self.conn.execute(_KEY_AND_ADMIN_BY_HASH, {"key_hash": key_hash}).first()
         if row is None:
             return None
         m = dict(row._mapping)
-        m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
-        ids = m["account_ids"]
-        m["account_ids"] = frozenset(ids) if ids is not None else None
-        return ApiKey(**m)
+        is_admin = bool(m.pop("owner_is_admin"))
+        return _api_key(m), is_admin
 
     def revoke(self, key_id: str, at: datetime) -> bool:
         q = (update(t.api_keys).where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))

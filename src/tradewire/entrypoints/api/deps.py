@@ -41,6 +41,11 @@ def authenticate(c: Container, headers: Headers, scope: Scope | None, *,
         principal = accounts.principal_for_key(api_key, c.deps, c.secrets)
     elif api_key and jwt_only:
         raise unauthorized("This endpoint requires JWT authentication (Authorization: Bearer)")
+    return admit(c, principal, scope)
+
+
+def admit(c: Container, principal: Principal | None, scope: Scope | None) -> Principal:
+    """401 without a caller, 403 without `scope`, 429 past the credential's rate."""
     if principal is None:
         raise unauthorized()
     if scope is not None and not principal.has(scope):
