@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, text, update
+from sqlalchemy import Connection, bindparam, or_, select, text, update
 
 from tradewire.adapters.db import tables as t
 from tradewire.adapters.db.engine import Database, WriteUnit
@@ -38,6 +38,28 @@ from tradewire.services.ports import (
 )
 
 WORKING = (str(OrderStatus.ACCEPTED),)
+
+# The statements of every order's path through the venue, built once (bind parameters b_*).
+_po, _pa, _pp = t.paper_orders.c, t.paper_accounts.c, t.paper_positions.c
+_INSERT_ORDER = t.paper_orders.insert()
+_INSERT_FILL = t.paper_fills.insert()
+_MARKET = select(_pa.market).where(_pa.account_ref == bindparam("b_ref"))
+_CASH = select(_pa.cash).where(_pa.account_ref == bindparam("b_ref"))
+_CASH_FOR_UPDATE = _CASH.with_for_update()
+_SET_CASH = update(t.paper_accounts).where(_pa.account_ref == bindparam("b_ref"))
+_SET_ORDER = update(t.paper_orders).where(_po.broker_order_id == bindparam("b_id"))
+_ORDER = select(t.paper_orders).where(_po.account_ref == bindparam("b_ref"),
+                                      _po.client_order_id == bindparam("b_coid"))
+_FILLS = (select(t.paper_fills).where(t.paper_fills.c.broker_order_id == bindparam("b_id"))
+          .order_by(t.paper_fills.c.filled_at))
+_RESTING_BUYS = select(t.paper_orders).where(_po.account_ref == bindparam("b_ref"),
+                                             _po.status.in_(WORKING),
+                                             _po.side == str(Side.BUY))
+_POSITIONS = select(_pp.symbol, _pp.qty).where(_pp.account_ref == bindparam("b_ref"))
+_HELD = select(_pp.qty).where(_pp.account_ref == bindparam("b_ref"),
+                              _pp.symbol == bindparam("b_symbol"))
+_SET_POSITION = update(t.paper_positions).where(_pp.account_ref == bindparam("b_ref"),
+                                                _pp.symbol == bindparam("b_symbol"))
 
 
 class PaperBroker:
@@ -79,7 +101,7 @@ class PaperBroker:
             market = self._market(conn, request.account_ref)
             if market is not None:
                 row.update(self._session_fields(request, market, row["created_at"]))
-            conn.execute(t.paper_orders.insert().values(**row))
+            conn.execute(_INSERT_ORDER, row)
             if row["status"] == str(OrderStatus.ACCEPTED):
                 self._arrive(conn, row, market)
             return self._report(conn, self._order_row(conn, request.account_ref,
@@ -229,8 +251,7 @@ class PaperBroker:
         return self._match(conn, row, tick.price, on_arrival=False, at=tick.ts)
 
     def _market(self, conn: Connection, ref: str) -> str | None:
-        q = select(t.paper_accounts.c.market).where(t.paper_accounts.c.account_ref == ref)
-        return conn.execute(q).scalar_one_or_none()
+        return conn.execute(_MARKET, {"b_ref": ref}).scalar_one_or_none()
 
     # ---- the book -----------------------------------------------------------------------
 
@@ -287,15 +308,13 @@ class PaperBroker:
         side = Side(row["side"])
         fee = self.model.fee(qty, price)
         self._lock_account(conn, row["account_ref"])  # cash is read, then written back
-        conn.execute(t.paper_fills.insert().values(
+        conn.execute(_INSERT_FILL, dict(
             fill_id=new_id(), broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
             price=price, fee=fee, filled_at=at))
         self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty)
         cash = self._cash(conn, row["account_ref"]) - side.sign * qty * price - fee
-        conn.execute(update(t.paper_accounts)
-                     .where(t.paper_accounts.c.account_ref == row["account_ref"])
-                     .values(cash=cash))
+        conn.execute(_SET_CASH, {"b_ref": row["account_ref"], "cash": cash})
         self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
                   filled_qty=row["filled_qty"] + qty)
         if row["oco_group"] is not None:
@@ -332,23 +351,18 @@ class PaperBroker:
         }
 
     def _set(self, conn: Connection, row: dict[str, Any], **values: Any) -> None:
-        conn.execute(update(t.paper_orders)
-                     .where(t.paper_orders.c.broker_order_id == row["broker_order_id"])
-                     .values(**values))
+        conn.execute(_SET_ORDER, {**values, "b_id": row["broker_order_id"]})
         row.update(values)
 
     def _order_row(self, conn: Connection, ref: str, coid: str) -> dict[str, Any] | None:
-        q = select(t.paper_orders).where(t.paper_orders.c.account_ref == ref,
-                                         t.paper_orders.c.client_order_id == coid)
-        row = conn.execute(q).first()
+        row = conn.execute(_ORDER, {"b_ref": ref, "b_coid": coid}).first()
         return dict(row._mapping) if row else None
 
     def _report(self, conn: Connection, row: dict[str, Any] | None) -> BrokerOrder:
         assert row is not None
-        q = (select(t.paper_fills).where(t.paper_fills.c.broker_order_id == row["broker_order_id"])
-             .order_by(t.paper_fills.c.filled_at))
         fills = tuple(BrokerFill(fill_id=f.fill_id, qty=f.qty, price=f.price, fee=f.fee,
-                                 filled_at=f.filled_at) for f in conn.execute(q))
+                                 filled_at=f.filled_at)
+                      for f in conn.execute(_FILLS, {"b_id": row["broker_order_id"]}))
         return BrokerOrder(client_order_id=row["client_order_id"],
                            broker_order_id=row["broker_order_id"],
                            status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
@@ -370,12 +384,10 @@ class PaperBroker:
 
     def _lock_account(self, conn: Connection, ref: str) -> None:
         """Serialise one account's orders across processes (PostgreSQL; SQLite locks the file)."""
-        q = select(t.paper_accounts.c.cash).where(t.paper_accounts.c.account_ref == ref)
-        conn.execute(q.with_for_update())
+        conn.execute(_CASH_FOR_UPDATE, {"b_ref": ref})
 
     def _cash(self, conn: Connection, ref: str, missing: Decimal | None = ZERO) -> Any:
-        q = select(t.paper_accounts.c.cash).where(t.paper_accounts.c.account_ref == ref)
-        cash = conn.execute(q).scalar_one_or_none()
+        cash = conn.execute(_CASH, {"b_ref": ref}).scalar_one_or_none()
         return missing if cash is None else cash
 
     def _buying_power(self, conn: Connection, ref: str, cash: Decimal) -> Decimal:
@@ -389,32 +401,23 @@ class PaperBroker:
 
     def _reserved(self, conn: Connection, ref: str) -> Decimal:
         """Cash held back for resting buy orders at their limit (or stop) price."""
-        q = select(t.paper_orders).where(t.paper_orders.c.account_ref == ref,
-                                         t.paper_orders.c.status.in_(WORKING),
-                                         t.paper_orders.c.side == str(Side.BUY))
         total = ZERO
-        for r in conn.execute(q):
+        for r in conn.execute(_RESTING_BUYS, {"b_ref": ref}):
             price = r.limit_price or r.stop_price or self._last_price(conn, r.symbol) or ZERO
             total += (r.qty - r.filled_qty) * price
         return total
 
     def _positions(self, conn: Connection, ref: str) -> dict[str, Decimal]:
-        q = (select(t.paper_positions.c.symbol, t.paper_positions.c.qty)
-             .where(t.paper_positions.c.account_ref == ref))
-        return {symbol: qty for symbol, qty in conn.execute(q)}
+        return {symbol: qty for symbol, qty in conn.execute(_POSITIONS, {"b_ref": ref})}
 
     def _held(self, conn: Connection, ref: str, symbol: str) -> Decimal:
-        p = t.paper_positions.c
-        q = select(p.qty).where(p.account_ref == ref, p.symbol == symbol)
-        return conn.execute(q).scalar_one_or_none() or ZERO
+        return conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}).scalar_one_or_none() or ZERO
 
     def _move_position(self, conn: Connection, ref: str, symbol: str, delta: Decimal) -> None:
         qty = self._held(conn, ref, symbol) + delta
         if not insert_ignore(conn, t.paper_positions, {"account_ref": ref, "symbol": symbol,
                                                        "qty": qty}):
-            p = t.paper_positions.c
-            conn.execute(update(t.paper_positions).where(p.account_ref == ref, p.symbol == symbol)
-                         .values(qty=qty))
+            conn.execute(_SET_POSITION, {"b_ref": ref, "b_symbol": symbol, "qty": qty})
 
     def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
         return last_price(conn, symbol)

@@ -78,6 +78,62 @@ _KEY_AND_ADMIN_BY_HASH = (
     .where(t.api_keys.c.key_hash == bindparam("key_hash")))
 
 
+_o = t.orders.c
+_TS = _o.updated_at.type  # UTCDateTime, for bind parameters outside a comparison
+_SIGNAL_BY_ID = select(t.signals).where(t.signals.c.id == bindparam("b_id"))
+_SIGNAL_BY_ID_FOR_UPDATE = _SIGNAL_BY_ID.with_for_update()
+# Compare-and-set updates: the SET clause is the columns each call passes.
+_SIGNAL_CAS = update(t.signals).where(t.signals.c.id == bindparam("b_id"),
+                                      t.signals.c.status == bindparam("b_expected"))
+_WAITING_AFTER = select(t.signals).where(
+    t.signals.c.after_signal_id == bindparam("b_id"),
+    t.signals.c.status == str(SignalStatus.WAITING))
+_ORDER_BY_ID = select(t.orders).where(_o.id == bindparam("b_id"))
+_ORDER_BY_CLIENT_ID = select(t.orders).where(_o.client_order_id == bindparam("b_client_id"))
+_ORDERS_OF_SIGNAL = select(t.orders).where(_o.signal_id == bindparam("b_id")).order_by(
+    _o.created_at)
+_ORDER_CAS = update(t.orders).where(_o.id == bindparam("b_id"),
+                                    _o.status == bindparam("b_expected"))
+_ORDER_CLAIM = (
+    update(t.orders)
+    .where(_o.id == bindparam("b_id"),
+           or_(_o.hold_until.is_(None), _o.hold_until <= bindparam("b_now")), or_(
+               and_(_o.status == str(OrderStatus.NEW), or_(
+                   _o.lease_until.is_(None), _o.lease_until < bindparam("b_now"),
+                   _o.lease_owner == bindparam("b_owner"))),
+               and_(_o.status == str(OrderStatus.SUBMITTING),
+                    or_(_o.lease_until < bindparam("b_now"),
+                        _o.lease_owner == bindparam("b_owner")))))
+    .values(status=str(OrderStatus.SUBMITTING), lease_owner=bindparam("b_owner"),
+            lease_until=bindparam("b_lease_until"), attempts=_o.attempts + 1,
+            updated_at=bindparam("b_now"),
+            submitted_at=func.coalesce(_o.submitted_at, bindparam("b_now", type_=_TS))))
+_WORKING = select(_o.side, _o.qty, _o.filled_qty).where(
+    _o.account_id == bindparam("b_account"), _o.symbol == bindparam("b_symbol"),
+    _o.exit_leg.is_(None), _o.status.in_([str(s) for s in OPEN_STATUSES]))
+_POSITION = select(t.positions).where(t.positions.c.account_id == bindparam("b_account"),
+                                      t.positions.c.symbol == bindparam("b_symbol"))
+_POSITION_LOCK = select(t.positions.c.qty).where(
+    t.positions.c.account_id == bindparam("b_account"),
+    t.positions.c.symbol == bindparam("b_symbol")).with_for_update()
+_POSITION_UPDATE = update(t.positions).where(
+    t.positions.c.account_id == bindparam("b_account"),
+    t.positions.c.symbol == bindparam("b_symbol"))
+_RISK_LIMITS = select(t.account_risk.c.limits).where(
+    t.account_risk.c.account_id == bindparam("b_account"))
+_SESSION_START = select(t.account_session_pnl.c.realized_at_start).where(
+    t.account_session_pnl.c.account_id == bindparam("b_account"),
+    t.account_session_pnl.c.session == bindparam("b_session"))
+_FLAG = select(t.service_flags.c.value).where(t.service_flags.c.key == bindparam("b_key"))
+_PLAN = select(t.exit_plans).where(t.exit_plans.c.signal_id == bindparam("b_id"))
+_ARMED_ON = select(t.exit_plans).where(
+    t.exit_plans.c.symbol == bindparam("b_symbol"),
+    t.exit_plans.c.account_id == bindparam("b_account"),
+    t.exit_plans.c.active.is_(True), t.exit_plans.c.state.isnot(None))
+_LAST_PRICE = select(t.market_prices.c.price).where(
+    t.market_prices.c.symbol == bindparam("b_symbol"))
+
+
 class _Repo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -235,8 +291,8 @@ class SignalRepo(_Repo):
         return insert_ignore(self.conn, t.signals, _signal_row(signal))
 
     def get(self, signal_id: str, *, for_update: bool = False) -> Signal | None:
-        q = select(t.signals).where(t.signals.c.id == signal_id)
-        row = self.conn.execute(q.with_for_update() if for_update else q).first()
+        q = _SIGNAL_BY_ID_FOR_UPDATE if for_update else _SIGNAL_BY_ID
+        row = self.conn.execute(q, {"b_id": signal_id}).first()
         return _signal(row) if row else None
 
     def holder_of(self, account_id: str, source_id: str) -> Signal | None:
@@ -258,15 +314,11 @@ class SignalRepo(_Repo):
             values["dedup_key"] = None
         if replaced_by is not None:
             values["replaced_by"] = replaced_by
-        q = (update(t.signals)
-             .where(t.signals.c.id == signal.id, t.signals.c.status == str(signal.status))
-             .values(**values))
-        return self.conn.execute(q).rowcount == 1
+        values.update(b_id=signal.id, b_expected=str(signal.status))
+        return self.conn.execute(_SIGNAL_CAS, values).rowcount == 1
 
     def waiting_after(self, signal_id: str) -> list[Signal]:
-        q = select(t.signals).where(t.signals.c.after_signal_id == signal_id,
-                                    t.signals.c.status == str(SignalStatus.WAITING))
-        return [_signal(r) for r in self.conn.execute(q)]
+        return [_signal(r) for r in self.conn.execute(_WAITING_AFTER, {"b_id": signal_id})]
 
     def list(self, f: SignalFilter, page: Page) -> list[Signal]:
         q = select(t.signals).order_by(t.signals.c.created_at.desc(), t.signals.c.id.desc())
@@ -315,25 +367,21 @@ class OrderRepo(_Repo):
                                               "lease_until": reserved_until})
 
     def get(self, order_id: str) -> Order | None:
-        row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).first()
+        row = self.conn.execute(_ORDER_BY_ID, {"b_id": order_id}).first()
         return _order(row) if row else None
 
     def by_client_id(self, client_order_id: str) -> Order | None:
-        q = select(t.orders).where(t.orders.c.client_order_id == client_order_id)
-        row = self.conn.execute(q).first()
+        row = self.conn.execute(_ORDER_BY_CLIENT_ID, {"b_client_id": client_order_id}).first()
         return _order(row) if row else None
 
     def of_signal(self, signal_id: str) -> list[Order]:
-        q = select(t.orders).where(t.orders.c.signal_id == signal_id).order_by(t.orders.c.created_at)
-        return [_order(r) for r in self.conn.execute(q)]
+        return [_order(r) for r in self.conn.execute(_ORDERS_OF_SIGNAL, {"b_id": signal_id})]
 
     def save(self, order: Order, expected: OrderStatus, at: datetime, **extra: Any) -> bool:
         """Compare-and-set on status; False when another writer moved the order first."""
         values = {k: v for k, v in _order_row(order, at).items() if k not in ("id", "created_at")}
-        q = (update(t.orders)
-             .where(t.orders.c.id == order.id, t.orders.c.status == str(expected))
-             .values(**values, **extra))
-        return self.conn.execute(q).rowcount == 1
+        values.update(extra, b_id=order.id, b_expected=str(expected))
+        return self.conn.execute(_ORDER_CAS, values).rowcount == 1
 
     def hold(self, order_id: str, until: datetime, now: datetime) -> None:
         """Put a claimed order back, not to be claimed again before `until`."""
@@ -345,17 +393,8 @@ class OrderRepo(_Repo):
     def claim(self, order_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
         """Take the submit lease of one order if it is free (new and not reserved by another,
         or a lapsed lease)."""
-        o = t.orders.c
-        q = (update(t.orders)
-             .where(o.id == order_id, or_(o.hold_until.is_(None), o.hold_until <= now), or_(
-                 and_(o.status == str(OrderStatus.NEW), or_(
-                     o.lease_until.is_(None), o.lease_until < now, o.lease_owner == owner)),
-                 and_(o.status == str(OrderStatus.SUBMITTING),
-                      or_(o.lease_until < now, o.lease_owner == owner))))
-             .values(status=str(OrderStatus.SUBMITTING), lease_owner=owner,
-                     lease_until=lease_until, attempts=o.attempts + 1, updated_at=now,
-                     submitted_at=func.coalesce(o.submitted_at, now)))
-        return self.conn.execute(q).rowcount == 1
+        params = {"b_id": order_id, "b_now": now, "b_owner": owner, "b_lease_until": lease_until}
+        return self.conn.execute(_ORDER_CLAIM, params).rowcount == 1
 
     def any_claimable(self, now: datetime) -> bool:
         """A read before `reserve`: an idle sweep takes no write lock."""
@@ -400,12 +439,8 @@ class OrderRepo(_Repo):
         """Signed quantity still to fill on the account's open orders in the symbol. Resting
         exits (native stops, take-profits) are left out: they wait on a price, and a close
         that fills first cancels them."""
-        o = t.orders.c
-        q = select(o.side, o.qty, o.filled_qty).where(
-            o.account_id == account_id, o.symbol == symbol, o.exit_leg.is_(None),
-            o.status.in_([str(s) for s in OPEN_STATUSES]))
-        return sum((Side(side).sign * (qty - filled) for side, qty, filled in self.conn.execute(q)),
-                   Decimal(0))
+        rows = self.conn.execute(_WORKING, {"b_account": account_id, "b_symbol": symbol})
+        return sum((Side(side).sign * (qty - filled) for side, qty, filled in rows), Decimal(0))
 
 
 class FillRepo(_Repo):
@@ -422,9 +457,7 @@ class FillRepo(_Repo):
 
 class PositionRepo(_Repo):
     def get(self, account_id: str, symbol: str) -> Position:
-        q = select(t.positions).where(t.positions.c.account_id == account_id,
-                                      t.positions.c.symbol == symbol)
-        row = self.conn.execute(q).first()
+        row = self.conn.execute(_POSITION, {"b_account": account_id, "b_symbol": symbol}).first()
         if row is None:
             return Position(account_id=account_id, symbol=symbol)
         m = dict(row._mapping)
@@ -436,20 +469,17 @@ class PositionRepo(_Repo):
         insert_ignore(self.conn, t.positions, {
             "account_id": account_id, "symbol": symbol, "qty": Decimal(0),
             "avg_entry_price": Decimal(0), "realized_pnl": Decimal(0), "updated_at": at})
-        self.conn.execute(select(t.positions.c.qty).where(
-            t.positions.c.account_id == account_id, t.positions.c.symbol == symbol
-        ).with_for_update())
+        self.conn.execute(_POSITION_LOCK, {"b_account": account_id, "b_symbol": symbol})
 
     def save(self, p: Position, at: datetime) -> None:
         if p.qty == 0:  # one spelling of flat ("0", not "0.000000"), so SQL can filter it
             p = replace(p, qty=Decimal(0), avg_entry_price=Decimal(0))
         values = {**asdict(p), "updated_at": at}
         if not insert_ignore(self.conn, t.positions, values):
-            self.conn.execute(
-                update(t.positions)
-                .where(t.positions.c.account_id == p.account_id, t.positions.c.symbol == p.symbol)
-                .values(qty=p.qty, avg_entry_price=p.avg_entry_price,
-                        realized_pnl=p.realized_pnl, updated_at=at))
+            self.conn.execute(_POSITION_UPDATE, {
+                "b_account": p.account_id, "b_symbol": p.symbol, "qty": p.qty,
+                "avg_entry_price": p.avg_entry_price, "realized_pnl": p.realized_pnl,
+                "updated_at": at})
 
     def list(self, account_ids: Sequence[str] | None, page: Page, open_only: bool = True
              ) -> list[Position]:
@@ -612,8 +642,7 @@ class CredentialRepo(_Repo):
 
 class RiskRepo(_Repo):
     def get(self, account_id: str) -> dict[str, Any] | None:
-        q = select(t.account_risk.c.limits).where(t.account_risk.c.account_id == account_id)
-        return self.conn.execute(q).scalar_one_or_none()
+        return self.conn.execute(_RISK_LIMITS, {"b_account": account_id}).scalar_one_or_none()
 
     def put(self, account_id: str, limits: dict[str, Any], now: datetime) -> None:
         row = {"account_id": account_id, "limits": limits, "updated_at": now}
@@ -626,14 +655,14 @@ class RiskRepo(_Repo):
                           realized_now: Callable[[], Decimal]) -> Decimal:
         """The account's realized P&L when `session` began. The first call in a session
         records `realized_now()`; later ones read the row and never call it."""
-        c = t.account_session_pnl.c
-        q = select(c.realized_at_start).where(c.account_id == account_id, c.session == session)
-        found = self.conn.execute(q).scalar_one_or_none()
+        key = {"b_account": account_id, "b_session": session}
+        found = self.conn.execute(_SESSION_START, key).scalar_one_or_none()
         if found is None:
             insert_ignore(self.conn, t.account_session_pnl, {
                 "account_id": account_id, "session": session,
                 "realized_at_start": realized_now()})
-            found = self.conn.execute(q).scalar_one()  # a concurrent first writer's, if it won
+            # a concurrent first writer's, if it won
+            found = self.conn.execute(_SESSION_START, key).scalar_one()
         return Decimal(found)
 
     def realized_total(self, account_id: str) -> Decimal:
@@ -676,8 +705,7 @@ class StatsRepo(_Repo):
 
 class FlagRepo(_Repo):
     def get(self, key: str) -> str | None:
-        q = select(t.service_flags.c.value).where(t.service_flags.c.key == key)
-        return self.conn.execute(q).scalar_one_or_none()
+        return self.conn.execute(_FLAG, {"b_key": key}).scalar_one_or_none()
 
     def set(self, key: str, value: str) -> None:
         if not insert_ignore(self.conn, t.service_flags, {"key": key, "value": value}):
@@ -786,8 +814,7 @@ class TimingRepo(_Repo):
 
 def last_price(conn: Connection, symbol: str) -> Decimal | None:
     """The last recorded price of a symbol, on the given connection."""
-    q = select(t.market_prices.c.price).where(t.market_prices.c.symbol == symbol)
-    return conn.execute(q).scalar_one_or_none()
+    return conn.execute(_LAST_PRICE, {"b_symbol": symbol}).scalar_one_or_none()
 
 
 class MarketPriceRepo(_Repo):
@@ -963,8 +990,7 @@ class ExitPlanRepo(_Repo):
             state=None, version=0, active=True, updated_at=at))
 
     def get(self, signal_id: str) -> StoredPlan | None:
-        row = self.conn.execute(select(t.exit_plans)
-                                .where(t.exit_plans.c.signal_id == signal_id)).first()
+        row = self.conn.execute(_PLAN, {"b_id": signal_id}).first()
         return self._stored(row) if row else None
 
     def armed(self) -> list[StoredPlan]:
@@ -980,10 +1006,8 @@ class ExitPlanRepo(_Repo):
 
     def armed_on(self, account_id: str, symbol: str) -> list[StoredPlan]:
         """The armed plans of one account's position (a fill that moves it concerns them)."""
-        c = t.exit_plans.c
-        q = select(t.exit_plans).where(c.symbol == symbol, c.account_id == account_id,
-                                       c.active.is_(True), c.state.isnot(None))
-        return [self._stored(r) for r in self.conn.execute(q)]
+        rows = self.conn.execute(_ARMED_ON, {"b_symbol": symbol, "b_account": account_id})
+        return [self._stored(r) for r in rows]
 
     def save(self, stored: StoredPlan, *, plan: ExitPlan | None = None,
              state: PlanState | None = None, active: bool | None = None,
