@@ -42,6 +42,11 @@ WORKING = (str(OrderStatus.ACCEPTED),)
 # The statements of every order's path through the venue, built once (bind parameters b_*).
 _po, _pa, _pp = t.paper_orders.c, t.paper_accounts.c, t.paper_positions.c
 _INSERT_ORDER = t.paper_orders.insert()
+# Working orders whose time has come: expiries and close auctions (the worker asks every pass).
+_DUE = select(t.paper_orders).where(_po.status.in_(WORKING), or_(
+    _po.expires_at <= bindparam("b_now"), _po.auction_at <= bindparam("b_now")))
+_ANY_DUE = _DUE.limit(1)
+_DUE_LOCKED = _DUE.with_for_update().order_by(_po.created_at)
 _INSERT_FILL = t.paper_fills.insert()
 _MARKET = select(_pa.market).where(_pa.account_ref == bindparam("b_ref"))
 _CASH = select(_pa.cash).where(_pa.account_ref == bindparam("b_ref"))
@@ -178,16 +183,12 @@ class PaperBroker:
     def on_clock(self, now: datetime) -> list[tuple[str, BrokerOrder]]:
         """Act on the time: expire day and gtd orders, fill close-auction orders at the close."""
         moved: list[tuple[str, BrokerOrder]] = []
-        p = t.paper_orders.c
-        due = select(t.paper_orders).where(p.status.in_(WORKING), or_(p.expires_at <= now,
-                                                                      p.auction_at <= now))
         with self._read() as conn:  # the worker asks on every pass: take the write lock only
-            if conn.execute(due.limit(1)).first() is None:  # when something is due
+            if conn.execute(_ANY_DUE, {"b_now": now}).first() is None:  # when something is due
                 return moved
         with self._write() as conn:
             self._serialise_matching(conn)
-            q = due.with_for_update()
-            for row in [dict(r._mapping) for r in conn.execute(q.order_by(p.created_at))]:
+            for row in [dict(r._mapping) for r in conn.execute(_DUE_LOCKED, {"b_now": now})]:
                 if row["auction_at"] is not None and row["auction_at"] <= now:
                     price = self._last_price(conn, row["symbol"])
                     if price is not None:

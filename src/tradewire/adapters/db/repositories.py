@@ -398,7 +398,7 @@ class OrderRepo(_Repo):
 
     def any_claimable(self, now: datetime) -> bool:
         """A read before `reserve`: an idle sweep takes no write lock."""
-        return self.conn.execute(_claimable(now, 1)).first() is not None
+        return self.conn.execute(_ANY_CLAIMABLE, {"b_now": now}).first() is not None
 
     def reserve(self, owner: str, now: datetime, until: datetime, limit: int) -> list[str]:
         """The sweep's share of the orders no live submitter holds: leased to `owner` (their
@@ -496,7 +496,7 @@ class PositionRepo(_Repo):
         return out
 
 
-def _due(now: datetime, limit: int) -> Any:
+def _due(now: Any, limit: int) -> Any:
     """Jobs that are due and free: scheduled, or running under a lapsed lease."""
     j = t.jobs.c
     return (select(j.id).where(j.due_at <= now, or_(
@@ -505,7 +505,7 @@ def _due(now: datetime, limit: int) -> Any:
             .order_by(j.due_at).limit(limit))
 
 
-def _claimable(now: datetime, limit: int) -> Any:
+def _claimable(now: Any, limit: int) -> Any:
     """Orders no live submitter holds: new and free, or submitting under a lapsed lease."""
     o = t.orders.c
     return (select(o.id).where(or_(o.hold_until.is_(None), o.hold_until <= now), or_(
@@ -513,6 +513,11 @@ def _claimable(now: datetime, limit: int) -> Any:
                      or_(o.lease_until.is_(None), o.lease_until < now)),
                 and_(o.status == str(OrderStatus.SUBMITTING), o.lease_until < now)))
             .order_by(o.created_at).limit(limit))
+
+
+# The worker's idle checks, asked on every pass.
+_ANY_DUE = _due(bindparam("b_now"), 1)
+_ANY_CLAIMABLE = _claimable(bindparam("b_now"), 1)
 
 
 def _job(row: Any) -> Job:
@@ -535,7 +540,7 @@ class JobRepo(_Repo):
 
     def any_due(self, now: datetime) -> bool:
         """A read before the claiming write: an idle worker's pass takes no write lock."""
-        return self.conn.execute(_due(now, 1)).first() is not None
+        return self.conn.execute(_ANY_DUE, {"b_now": now}).first() is not None
 
     def claim_due(self, owner: str, now: datetime, lease_until: datetime,
                   limit: int) -> list[Job]:

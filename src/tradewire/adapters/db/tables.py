@@ -257,6 +257,8 @@ paper_orders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("uq_paper_order_client", "account_ref", "client_order_id", unique=True),
     Index("ix_paper_order_symbol_status", "symbol", "status"),
+    # The worker's every pass looks for working orders whose expiry or close auction is due.
+    Index("ix_paper_order_status", "status"),
 )
 
 paper_fills = Table(
