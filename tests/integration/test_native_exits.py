@@ -265,3 +265,28 @@ def test_an_add_that_fills_and_a_moved_stop_replace_the_resting_orders(
     assert len(container.paper.open_orders(alice.account_id)) == 2  # one stop, one target
     price(client, alice, "89", "BTC/USDT")
     assert held(client, alice) is None
+
+
+def test_the_resting_exit_sweep_finds_exactly_the_plans_with_legs_at_the_broker(
+        client: httpx.Client, alice: Caller, container: Container) -> None:
+    """The sweep runs every few seconds: it asks for the ids of the armed plans holding
+    resting legs, instead of loading every armed plan to look; both say the same."""
+    sid = enter(client, alice, **BOTH)
+    other = enter(client, alice, takeProfit={"limitPrice": 205})
+
+    def looked_up(uow: Any) -> list[str]:
+        found = sorted(uow.exit_plans.with_resting_legs())
+        assert found == sorted(p.signal_id for p in uow.exit_plans.armed() if p.native)
+        return found
+
+    with container.deps.uow() as uow:
+        assert looked_up(uow) == sorted([sid, other])
+        second = uow.exit_plans.get(other)
+        assert second is not None and second.native
+        assert uow.exit_plans.save(second, native=frozenset(), at=container.deps.clock.now())
+        assert looked_up(uow) == [sid]
+        first = uow.exit_plans.get(sid)
+        assert first is not None and first.native
+        assert uow.exit_plans.save(first, active=False, at=container.deps.clock.now())
+        assert looked_up(uow) == []
+        uow.commit()

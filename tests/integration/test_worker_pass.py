@@ -1,10 +1,12 @@
 """The worker's pass runs after every fill and every wake: its checks must not grow with the
 history. The paper venue's look for working orders whose expiry or close auction is due reads
 them by status (index ix_paper_order_status, migration 0014) instead of scanning every order
-the venue ever took."""
+the venue ever took; the resting-exit sweep reads the ids of armed plans among the active
+ones (index ix_exit_plan_active, migration 0015), not every plan ever made."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,33 +15,48 @@ from sqlalchemy import event
 
 from tests.support import make_container
 from tradewire.adapters.clock import ManualClock
+from tradewire.bootstrap import Container
+from tradewire.services.exit_engine import resync_resting
 from tradewire.services.submit import apply_clock
 
 
-def test_the_expiry_check_reads_working_orders_by_index(tmp_path: Path) -> None:
+def _plans_of(tmp_path: Path, run: Callable[[Container], object], table: str,
+              column: str) -> list[str]:
+    """SQLite's query plans of the statements `run` makes on `table` that mention `column`."""
     clock = ManualClock(datetime(2026, 2, 6, 15, 0, tzinfo=UTC))
     c = make_container(f"sqlite:///{tmp_path / 'tw.db'}", tmp_path / "data", clock)
     try:
         seen: list[tuple[str, Any]] = []
 
         def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-            if "FROM paper_order" in statement and "expires_at" in statement:
+            if f"FROM {table}" in statement and column in statement:
                 seen.append((statement, parameters))
 
         event.listen(c.db.engine, "before_cursor_execute", capture)
         try:
-            apply_clock(c.deps)
+            run(c)
         finally:
             event.remove(c.db.engine, "before_cursor_execute", capture)
-        assert seen, "the worker's pass did not look for due paper orders"
         raw = c.db.engine.raw_connection()
         try:
-            for statement, parameters in seen:
-                plan = raw.cursor().execute("EXPLAIN QUERY PLAN " + statement,
-                                            parameters).fetchall()
-                details = " ".join(str(row[-1]) for row in plan)
-                assert "ix_paper_order_status" in details, details
+            return [" ".join(str(row[-1]) for row in raw.cursor().execute(
+                "EXPLAIN QUERY PLAN " + statement, parameters).fetchall())
+                for statement, parameters in seen]
         finally:
             raw.close()
     finally:
         c.close()
+
+
+def test_the_expiry_check_reads_working_orders_by_index(tmp_path: Path) -> None:
+    plans = _plans_of(tmp_path, lambda c: apply_clock(c.deps), "paper_order", "expires_at")
+    assert plans, "the worker's pass did not look for due paper orders"
+    for plan in plans:
+        assert "ix_paper_order_status" in plan, plan
+
+
+def test_the_resting_exit_sweep_reads_armed_plans_by_index(tmp_path: Path) -> None:
+    plans = _plans_of(tmp_path, lambda c: resync_resting(c.deps), "exit_plan", "native")
+    assert plans, "the sweep did not look for plans with resting legs"
+    for plan in plans:
+        assert "ix_exit_plan_active" in plan, plan

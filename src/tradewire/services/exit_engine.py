@@ -42,7 +42,7 @@ def resync_resting(deps: Deps) -> int:
     (a cancel the broker did not answer, a crash between a cancel and its replacement).
     Returns how many plans had work."""
     with deps.uow(write=False) as uow:
-        keys = {p.signal_id for p in uow.exit_plans.armed() if p.native}
+        keys = set(uow.exit_plans.with_resting_legs())
         keys |= set(uow.orders.signals_with_resting_exits())
     done = 0
     for key in sorted(keys):

@@ -9,7 +9,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradewire.adapters.db import tables as t
@@ -130,6 +142,10 @@ _ARMED_ON = select(t.exit_plans).where(
     t.exit_plans.c.symbol == bindparam("b_symbol"),
     t.exit_plans.c.account_id == bindparam("b_account"),
     t.exit_plans.c.active.is_(True), t.exit_plans.c.state.isnot(None))
+# Armed plans with legs resting at the broker, ids only (the resting-exit sweep, every pass).
+_WITH_RESTING_LEGS = select(t.exit_plans.c.signal_id).where(
+    t.exit_plans.c.active.is_(True), t.exit_plans.c.state.isnot(None),
+    cast(t.exit_plans.c.native, Text).notin_(["[]", "null"]))
 _LAST_PRICE = select(t.market_prices.c.price).where(
     t.market_prices.c.symbol == bindparam("b_symbol"))
 
@@ -1003,6 +1019,10 @@ class ExitPlanRepo(_Repo):
         q = select(t.exit_plans).where(t.exit_plans.c.active.is_(True),
                                        t.exit_plans.c.state.isnot(None))
         return [self._stored(r) for r in self.conn.execute(q)]
+
+    def with_resting_legs(self) -> list[str]:
+        """The signal ids of the armed plans that hold legs resting at the broker."""
+        return list(self.conn.execute(_WITH_RESTING_LEGS).scalars())
 
     def changed_since(self, since: datetime) -> list[StoredPlan]:
         """Plans changed at or after `since`, active or not (a worker's book follows them)."""

@@ -376,7 +376,7 @@ exit_plans = Table(
     Column("plan", JSON, nullable=False),
     Column("state", JSON, nullable=True),  # None until the entry fills
     Column("version", Integer, nullable=False),  # bumped on every change (compare-and-set)
-    Column("active", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False, index=True),  # the armed are found among the active
     # The legs resting at the broker (domain/native_exits); None: every leg emulated.
     Column("native", JSON, nullable=True),
     # Scale-out workers follow the plans changed since their last pass.
