@@ -63,11 +63,8 @@ def ingest_signal(signal: Signal, principal: Principal | Caller, deps: Deps, *,
     """
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
     equity = None
-    if signal.quantity_type is QuantityType.PERCENT_EQUITY:
-        if callable(principal):  # the equity is read before the unit, and needs the caller
-            with deps.uow(write=False) as uow:
-                principal = principal(uow)
-        equity = _equity(signal, principal, deps)
+    if signal.quantity_type is QuantityType.PERCENT_EQUITY:  # read before the unit
+        principal, equity = _equity(signal, principal, deps)
     with deps.uow() as uow:
         caller = principal(uow) if callable(principal) else principal
         result = _store(signal, caller, uow, deps, equity)
@@ -96,10 +93,13 @@ def load_account(uow: UnitOfWork, account_id: str, principal: Principal) -> Acco
     return account
 
 
-def _equity(signal: Signal, principal: Principal, deps: Deps) -> Decimal:
+def _equity(signal: Signal, principal: Principal | Caller, deps: Deps
+            ) -> tuple[Principal, Decimal]:
+    """The caller (resolved here when deferred) and the equity of the signal's account."""
     with deps.uow(write=False) as uow:
-        account = load_account(uow, signal.account_id, principal)
-    return deps.brokers.for_account(account).account(account.id).equity
+        caller = principal(uow) if callable(principal) else principal
+        account = load_account(uow, signal.account_id, caller)
+    return caller, deps.brokers.for_account(account).account(account.id).equity
 
 
 def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,

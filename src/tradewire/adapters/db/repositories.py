@@ -138,14 +138,14 @@ _SESSION_START = select(t.account_session_pnl.c.realized_at_start).where(
     t.account_session_pnl.c.session == bindparam("b_session"))
 _FLAG = select(t.service_flags.c.value).where(t.service_flags.c.key == bindparam("b_key"))
 _PLAN = select(t.exit_plans).where(t.exit_plans.c.signal_id == bindparam("b_id"))
-_ARMED_ON = select(t.exit_plans).where(
-    t.exit_plans.c.symbol == bindparam("b_symbol"),
-    t.exit_plans.c.account_id == bindparam("b_account"),
-    t.exit_plans.c.active.is_(True), t.exit_plans.c.state.isnot(None))
+# Armed: active, and its entry has filled.
+_IS_ARMED = and_(t.exit_plans.c.active.is_(True), t.exit_plans.c.state.isnot(None))
+_ARMED = select(t.exit_plans).where(_IS_ARMED)
+_ARMED_ON = _ARMED.where(t.exit_plans.c.symbol == bindparam("b_symbol"),
+                         t.exit_plans.c.account_id == bindparam("b_account"))
 # Armed plans with legs resting at the broker, ids only (the resting-exit sweep, every pass).
 _WITH_RESTING_LEGS = select(t.exit_plans.c.signal_id).where(
-    t.exit_plans.c.active.is_(True), t.exit_plans.c.state.isnot(None),
-    cast(t.exit_plans.c.native, Text).notin_(["[]", "null"]))
+    _IS_ARMED, cast(t.exit_plans.c.native, Text).notin_(["[]", "null"]))
 _LAST_PRICE = select(t.market_prices.c.price).where(
     t.market_prices.c.symbol == bindparam("b_symbol"))
 
@@ -194,13 +194,6 @@ class AccountRepo(_Repo):
         return list(self.conn.execute(q).scalars())
 
 
-def _api_key(m: dict[str, Any]) -> ApiKey:
-    m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
-    ids = m["account_ids"]
-    m["account_ids"] = frozenset(ids) if ids is not None else None
-    return ApiKey(**m)
-
-
 class ApiKeyRepo(_Repo):
     def add(self, key: ApiKey) -> None:
         values = asdict(key)
@@ -216,7 +209,10 @@ class ApiKeyRepo(_Repo):
             return None
         m = dict(row._mapping)
         is_admin = bool(m.pop("owner_is_admin"))
-        return _api_key(m), is_admin
+        m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
+        ids = m["account_ids"]
+        m["account_ids"] = frozenset(ids) if ids is not None else None
+        return ApiKey(**m), is_admin
 
     def revoke(self, key_id: str, at: datetime) -> bool:
         q = (update(t.api_keys).where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
@@ -1016,9 +1012,7 @@ class ExitPlanRepo(_Repo):
 
     def armed(self) -> list[StoredPlan]:
         """Active plans whose entry has filled: what the trigger book holds."""
-        q = select(t.exit_plans).where(t.exit_plans.c.active.is_(True),
-                                       t.exit_plans.c.state.isnot(None))
-        return [self._stored(r) for r in self.conn.execute(q)]
+        return [self._stored(r) for r in self.conn.execute(_ARMED)]
 
     def with_resting_legs(self) -> list[str]:
         """The signal ids of the armed plans that hold legs resting at the broker."""

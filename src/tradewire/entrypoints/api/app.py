@@ -35,7 +35,7 @@ def create_app(container: Container) -> FastAPI:
                   description="Trading signals in, broker orders out.",
                   # tradewire exports its own Prometheus metrics (observability.py); FastAPI's
                   # built-in OpenTelemetry hooks would only ask, on every request, whether a
-                  # provider was configured (15% of a signal's CPU in the ingest profile).
+                  # provider was configured (15% of the GIL's samples in the ingest profile).
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.container = container
     container.limiter = RateLimiter(container.settings.rate_limit_per_minute)

@@ -17,6 +17,8 @@ from tradewire.domain.errors import ServiceDisabled
 from tradewire.entrypoints.api.errors import ApiError, unauthorized
 from tradewire.services import accounts, capabilities
 from tradewire.services.capabilities import PARTNER_TOKEN_PREFIX
+from tradewire.services.ingest import Caller
+from tradewire.services.ports import UnitOfWork
 
 
 def container(request: Request) -> Container:
@@ -42,6 +44,20 @@ def authenticate(c: Container, headers: Headers, scope: Scope | None, *,
     elif api_key and jwt_only:
         raise unauthorized("This endpoint requires JWT authentication (Authorization: Bearer)")
     return admit(c, principal, scope)
+
+
+def key_caller(c: Container, headers: Headers, scope: Scope) -> Caller | None:
+    """For a request whose only credential is an X-API-Key: `authenticate`'s check as the
+    first step of the unit that stores what the request asks for (no read transaction of its
+    own; it raises there, and the unit stores nothing). None for any other credential."""
+    api_key = headers.get("x-api-key")
+    if not api_key or "authorization" in headers:
+        return None
+
+    def caller(uow: UnitOfWork) -> Principal:
+        return admit(c, accounts.principal_in(uow, api_key, c.secrets), scope)
+
+    return caller
 
 
 def admit(c: Container, principal: Principal | None, scope: Scope | None) -> Principal:

@@ -17,18 +17,17 @@ from tradewire.domain.errors import Rejected
 from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.entrypoints.api import views
 from tradewire.entrypoints.api.deps import (
-    admit,
     authenticate,
     container,
     decode_json,
     ensure_signals_enabled,
+    key_caller,
 )
 from tradewire.entrypoints.api.errors import JSON, ApiError
 from tradewire.entrypoints.api.examples import SIGNAL_EXAMPLES, SIGNAL_RESPONSES
 from tradewire.entrypoints.api.views import PageQuery
-from tradewire.services import accounts, process, queries
+from tradewire.services import process, queries
 from tradewire.services.ingest import IngestResult, Outcome, ingest_signal, stored_for_source
-from tradewire.services.ports import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
 
@@ -47,18 +46,13 @@ async def create_signal(request: Request) -> Response:
 
 def _create(c: Container, headers: Headers, body: bytes) -> Response:
     ensure_signals_enabled(c)
-    api_key = headers.get("x-api-key")
-    if api_key and "authorization" not in headers:
-        # The bots' and alerts' way in: the key is checked inside the unit that stores the
-        # signal (one transaction, not two). A body that does not parse is answered on the
-        # general path, which authenticates first: a stranger learns nothing from a 400.
-        parsed = _parsed(c, body)
-        if parsed is not None:
-            def caller(uow: UnitOfWork) -> Principal:
-                return admit(c, accounts.principal_in(uow, api_key, c.secrets),
-                             Scope.SIGNALS_WRITE)
-
-            return _answer(ingest_signal(parsed, caller, c.deps), parsed)
+    # The bots' and alerts' way in: an API key, checked inside the unit that stores the signal.
+    # A body that does not parse is answered on the general path, which authenticates first:
+    # a stranger learns nothing from a 400.
+    caller = key_caller(c, headers, Scope.SIGNALS_WRITE)
+    parsed = _parsed(c, body) if caller is not None else None
+    if caller is not None and parsed is not None:
+        return _answer(ingest_signal(parsed, caller, c.deps), parsed)
     principal = authenticate(c, headers, Scope.SIGNALS_WRITE)
     raw = decode_json(body)
     try:
