@@ -19,6 +19,7 @@ from tradewire.adapters.db import migrate
 from tradewire.adapters.db.engine import Database, connect
 from tradewire.adapters.db.notify import PgNotifier, is_postgres
 from tradewire.adapters.db.uow import SqlUnitOfWorkFactory
+from tradewire.adapters.db.writer import BatchWriter
 from tradewire.adapters.market_data.csv_folder import CsvFolderBars
 from tradewire.adapters.market_data.db import DbBars
 from tradewire.adapters.market_data.sources import BarSources
@@ -42,8 +43,12 @@ class Container:
     wake_event: threading.Event = field(default_factory=threading.Event)
     role: str = "all"
     limiter: Any = None  # the API's rate limiter per credential (set by create_app)
+    # SQLite: write units handed over from the event loop, many to a commit (writer.py).
+    writer: BatchWriter | None = None
 
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
         self.db.close()
 
 
@@ -117,4 +122,6 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
         load_armed(deps)
     return Container(settings=settings, db=db, deps=deps,
                      secrets=SecretBox(settings.resolved_secret_key()), paper=paper,
-                     wake_event=wake_event, role=role)
+                     wake_event=wake_event, role=role,
+                     writer=BatchWriter(db) if db.group is not None and role != "worker"
+                     else None)

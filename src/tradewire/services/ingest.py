@@ -63,9 +63,30 @@ def ingest_signal(signal: Signal, principal: Principal | Caller, deps: Deps, *,
     """
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
     equity = None
-    if signal.quantity_type is QuantityType.PERCENT_EQUITY:  # read before the unit
+    if needs_equity(signal):  # read before the unit
         principal, equity = _equity(signal, principal, deps)
     with deps.uow() as uow:
+        result = storing(signal, principal, deps, equity=equity, received_at=received_at,
+                         alert_at=alert_at, on_stored=on_stored)(uow)
+        uow.commit()
+    return after_commit(result, deps)
+
+
+def needs_equity(signal: Signal) -> bool:
+    """A percent-of-equity size asks the broker for the equity before the write unit."""
+    return signal.quantity_type is QuantityType.PERCENT_EQUITY
+
+
+def storing(signal: Signal, principal: Principal | Caller, deps: Deps, *,
+            equity: Decimal | None = None, received_at: datetime | None = None,
+            alert_at: datetime | None = None, on_stored: OnStored | None = None
+            ) -> Callable[[UnitOfWork], IngestResult]:
+    """`ingest_signal`'s write unit, for a writer that commits it (with others) itself; then
+    `after_commit` with its result, once the commit is durable."""
+    if needs_equity(signal) and equity is None:
+        raise ValueError("a percent-of-equity signal needs the account's equity first")
+
+    def unit(uow: UnitOfWork) -> IngestResult:
         caller = principal(uow) if callable(principal) else principal
         result = _store(signal, caller, uow, deps, equity)
         if result.outcome is not Outcome.DUPLICATE:
@@ -73,10 +94,17 @@ def ingest_signal(signal: Signal, principal: Principal | Caller, deps: Deps, *,
                              decided_at=deps.clock.now(), alert_at=alert_at)
         if result.outcome is Outcome.CREATED and on_stored is not None:
             on_stored(uow, result.signal, deps.clock.now())
-        uow.commit()
+        return result
+
+    return unit
+
+
+def after_commit(result: IngestResult, deps: Deps) -> IngestResult:
+    """What follows a stored signal's durable commit: send its orders if immediate (a broker
+    call: from a thread that may wait), wake the worker if it is already due."""
     deps.failpoint("signal-committed")
     log.info("signal %s: %s", result.outcome.value, result.signal.status)
-    if result.outcome is Outcome.CREATED and result.orders:
+    if must_send(result):
         # Sent here; a failure to send, and a fill that arms work, wake the worker themselves.
         sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed)
         return _reload(result.signal.id, sent, deps)
@@ -84,6 +112,11 @@ def ingest_signal(signal: Signal, principal: Principal | Caller, deps: Deps, *,
     if result.outcome is Outcome.CREATED and scheduled is not None and scheduled <= deps.clock.now():
         deps.wake()  # already due; anything later the worker's poll finds in time
     return result
+
+
+def must_send(result: IngestResult) -> bool:
+    """`after_commit` will call the broker."""
+    return result.outcome is Outcome.CREATED and bool(result.orders)
 
 
 def load_account(uow: UnitOfWork, account_id: str, principal: Principal) -> Account:

@@ -34,7 +34,7 @@ class Database:
     def writing(self) -> Iterator[None]:
         """Write alone, on a connection of one's own (migrations): no unit runs meanwhile and
         the group's open transaction is committed first."""
-        _enter_writer()
+        enter_writer()
         try:
             if self.group is None:
                 yield
@@ -46,7 +46,7 @@ class Database:
             finally:
                 self.group.release()
         finally:
-            _local.writing = False
+            leave_writer()
 
     def write_unit(self) -> WriteUnit:
         """One unit of writes: `begin()`, then `commit()` (durable when it returns) or
@@ -59,10 +59,16 @@ class Database:
         self.engine.dispose()
 
 
-def _enter_writer() -> None:
+def enter_writer() -> None:
+    """This thread starts writing: a second write unit inside the first is refused (it would
+    wait forever on the mutex its own thread holds)."""
     if getattr(_local, "writing", False):
         raise RuntimeError("nested write transaction (a broker call inside a transaction?)")
     _local.writing = True
+
+
+def leave_writer() -> None:
+    _local.writing = False
 
 
 class WriteUnit(Protocol):
@@ -79,12 +85,12 @@ class _OwnUnit:
         self._conn: Connection | None = None
 
     def begin(self) -> Connection:
-        _enter_writer()
+        enter_writer()
         try:
             conn = self._engine.connect().execution_options(tw_write=True)
             conn.begin()
         except BaseException:
-            _local.writing = False
+            leave_writer()
             raise
         self._conn = conn
         return conn
@@ -101,7 +107,7 @@ class _OwnUnit:
                 self._conn.close()
         finally:
             self._conn = None
-            _local.writing = False
+            leave_writer()
 
 
 class _GroupUnit:
@@ -112,17 +118,17 @@ class _GroupUnit:
         self._open = False
 
     def begin(self) -> Connection:
-        _enter_writer()
+        enter_writer()
         try:
             self._group.acquire()
         except BaseException:
-            _local.writing = False
+            leave_writer()
             raise
         try:
             conn = self._group.begin_unit()
         except BaseException:
             self._group.release()
-            _local.writing = False
+            leave_writer()
             raise
         self._open = True
         return conn
@@ -135,7 +141,7 @@ class _GroupUnit:
             batch = self._group.end_unit(commit=True)
         finally:
             self._group.release()
-            _local.writing = False
+            leave_writer()
         if batch is not None:
             self._group.wait(batch)
 
@@ -147,7 +153,7 @@ class _GroupUnit:
             self._group.end_unit(commit=False)
         finally:
             self._group.release()
-            _local.writing = False
+            leave_writer()
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, event
 log = logging.getLogger(__name__)
 
 
-class _Batch:
+class Batch:
     """One shared transaction: the units committed in it, and its outcome."""
 
     __slots__ = ("done", "error", "opened", "units")
@@ -50,7 +50,7 @@ class GroupCommit:
         self._conn: Connection | None = None
         self._tx: Any = None
         self._savepoint = False  # a unit's savepoint is open
-        self._batch: _Batch | None = None
+        self._batch: Batch | None = None
         self.commits = 0  # durable commits made, each holding one or more units
 
     # -- the mutex -------------------------------------------------------------------------
@@ -75,7 +75,7 @@ class GroupCommit:
             self._owner = None
             self._mutex.release()
 
-    def _due(self, batch: _Batch) -> bool:
+    def _due(self, batch: Batch) -> bool:
         return (self._waiting == 0 or batch.units == 0 or batch.units >= self.max_units
                 or time.monotonic() - batch.opened >= self.max_age_s)
 
@@ -89,13 +89,13 @@ class GroupCommit:
             self._conn = conn
         if self._batch is None:
             self._tx = self._conn.begin()
-            self._batch = _Batch()
+            self._batch = Batch()
         # One fixed name: units never nest, and the driver keeps the statement prepared.
         self._conn.exec_driver_sql("SAVEPOINT tw_unit")
         self._savepoint = True
         return self._conn
 
-    def end_unit(self, *, commit: bool) -> _Batch | None:
+    def end_unit(self, *, commit: bool) -> Batch | None:
         """Release the unit's savepoint into the batch (which it then waits for), or roll it
         back. Returns the batch to wait for, or None when the unit left nothing in it."""
         savepoint, self._savepoint = self._savepoint, False
@@ -121,7 +121,7 @@ class GroupCommit:
         if self._batch is not None:
             self._flush()
 
-    def wait(self, batch: _Batch) -> None:
+    def wait(self, batch: Batch) -> None:
         """Until the batch is committed; then raise its error, if it failed."""
         while not batch.done.wait(0.05):
             # The writers after us are slow to finish: commit it ourselves.
@@ -149,7 +149,7 @@ class GroupCommit:
             self._tx = None
             batch.done.set()
 
-    def _lose(self, batch: _Batch, exc: BaseException) -> None:
+    def _lose(self, batch: Batch, exc: BaseException) -> None:
         batch.error = exc
         self._batch = None
         self._discard()

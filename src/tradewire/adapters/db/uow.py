@@ -30,7 +30,17 @@ class SqlUnitOfWork:
         self._db = db
         self._write = write
         self._unit: WriteUnit | None = None
+        self._bound = False
         self.conn: Connection
+
+    @classmethod
+    def on(cls, db: Database, conn: Connection) -> SqlUnitOfWork:
+        """The repositories over a write unit someone else opened and will commit (the batch
+        writer): used without `with`, and `commit()` is refused."""
+        uow = cls(db)
+        uow.conn = conn
+        uow._bound = True
+        return uow
 
     def __enter__(self) -> SqlUnitOfWork:
         if self._write:
@@ -51,6 +61,8 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         """Durable when it returns. The unit is over then: read or write in a new one."""
+        if self._bound:
+            raise RuntimeError("this unit is committed by its writer, with its batch")
         if self._unit is not None:
             self._unit.commit()
         else:

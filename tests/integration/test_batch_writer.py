@@ -1,0 +1,264 @@
+"""The batch writer (SQLite): write units handed over from the event loop to one thread,
+answered only once the commit holding them is durable.
+
+The first tests drive the writer on a database of their own, as test_group_commit.py drives
+the group; the last ones send signals to the real API on loopback, where a signal sent with an
+API key is stored by the writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.support import Caller, login
+from tradewire.adapters.db.engine import Database, connect
+from tradewire.adapters.db.group_commit import GroupCommit
+from tradewire.adapters.db.uow import SqlUnitOfWork
+from tradewire.adapters.db.writer import BatchWriter
+from tradewire.bootstrap import Container
+
+WAIT_S = 10
+
+
+@pytest.fixture
+def db_kind() -> str:
+    """The writer is SQLite's (PostgreSQL writes each unit on its own connection)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = connect(f"sqlite:///{tmp_path / 'w.db'}")
+    database.group = GroupCommit(database.engine, max_units=1000, max_age_s=60)
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO parent VALUES (1)")
+        conn.exec_driver_sql("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER "
+                             "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def writer(db: Database) -> Iterator[BatchWriter]:
+    w = BatchWriter(db)
+    yield w
+    w.close()
+
+
+def _children(db: Database) -> set[int]:
+    with sqlite3.connect(str(db.engine.url.database)) as raw:  # committed rows only
+        return {row[0] for row in raw.execute("SELECT id FROM child")}
+
+
+def _insert(child: int, parent: int = 1) -> Callable[[SqlUnitOfWork], int]:
+    def unit(uow: SqlUnitOfWork) -> int:
+        uow.conn.execute(text("INSERT INTO child VALUES (:c, :p)"), {"c": child, "p": parent})
+        return child
+    return unit
+
+
+def _held(db: Database, writer: BatchWriter, units: list[Callable[[SqlUnitOfWork], Any]]
+          ) -> list[Future[Any]]:
+    """Hand every unit over while another writer holds the group, so that they queue."""
+    group = db.group
+    assert group is not None
+    group.acquire()
+    try:
+        futures = [writer.submit(u) for u in units]
+    finally:
+        group.release()
+    wait(futures, timeout=WAIT_S)
+    assert all(f.done() for f in futures)
+    return futures
+
+
+def test_a_unit_is_answered_only_once_its_commit_is_durable(
+        db: Database, writer: BatchWriter) -> None:
+    seen: dict[int, bool] = {}
+
+    def on_answer(future: Future[int]) -> None:  # runs the moment the answer is given
+        child = future.result()
+        seen[child] = child in _children(db)
+
+    futures = []
+    for i in range(20):
+        future = writer.submit(_insert(i))
+        future.add_done_callback(on_answer)
+        futures.append(future)
+    writer.close()  # the thread is done, with the callbacks it ran
+    assert [f.result() for f in futures] == list(range(20))
+    assert seen == dict.fromkeys(range(20), True)
+
+
+def test_units_that_wait_share_one_commit(db: Database, writer: BatchWriter) -> None:
+    assert db.group is not None
+    before = db.group.commits
+    futures = _held(db, writer, [_insert(i) for i in range(16)])
+    assert [f.result() for f in futures] == list(range(16))
+    assert _children(db) == set(range(16))
+    # The writer may have taken the first unit before the rest arrived: two commits at most.
+    assert db.group.commits - before <= 2
+    assert writer.units == 16
+
+
+def test_a_unit_that_raises_fails_alone_and_leaves_nothing(
+        db: Database, writer: BatchWriter) -> None:
+    def fails(uow: SqlUnitOfWork) -> int:
+        _insert(100)(uow)
+        raise ValueError("the unit's own error")
+
+    first, failed, last = _held(db, writer, [_insert(1), fails, _insert(2)])
+    assert first.result() == 1 and last.result() == 2
+    assert isinstance(failed.exception(), ValueError)
+    assert _children(db) == {1, 2}
+
+
+def test_a_failed_commit_fails_every_unit_in_it(db: Database, writer: BatchWriter) -> None:
+    # The second unit breaks a deferred foreign key: SQLite refuses the whole COMMIT, so the
+    # first unit, whose own row was fine, must not be told it is stored.
+    futures = _held(db, writer, [_insert(1), _insert(2, parent=99)])
+    assert all(f.exception() is not None for f in futures)
+    assert _children(db) == set()
+    assert writer.submit(_insert(3)).result(timeout=WAIT_S) == 3  # it carries on
+    assert _children(db) == {3}
+
+
+def test_a_unit_cannot_open_a_second_write_unit(db: Database, writer: BatchWriter) -> None:
+    def nested(uow: SqlUnitOfWork) -> int:
+        _insert(1)(uow)
+        db.write_unit().begin()  # would wait forever on the group its own thread holds
+        return 1
+
+    future = writer.submit(nested)
+    with pytest.raises(RuntimeError, match="nested write"):
+        future.result(timeout=WAIT_S)
+    assert _children(db) == set()
+    assert writer.submit(_insert(2)).result(timeout=WAIT_S) == 2
+
+
+def test_a_unit_does_not_commit_itself(db: Database, writer: BatchWriter) -> None:
+    def commits(uow: SqlUnitOfWork) -> int:
+        _insert(1)(uow)
+        uow.commit()
+        return 1
+
+    with pytest.raises(RuntimeError, match="committed by its writer"):
+        writer.submit(commits).result(timeout=WAIT_S)
+    assert _children(db) == set()
+
+
+def test_a_unit_whose_request_went_away_before_its_turn_is_not_written(
+        db: Database, writer: BatchWriter) -> None:
+    group = db.group
+    assert group is not None
+    group.acquire()
+    try:
+        kept = writer.submit(_insert(1))
+        gone = writer.submit(_insert(2))
+        assert gone.cancel()
+    finally:
+        group.release()
+    assert kept.result(timeout=WAIT_S) == 1
+    assert gone.cancelled()
+    assert _children(db) == {1}
+
+
+def test_close_writes_what_was_handed_over_first(db: Database) -> None:
+    w = BatchWriter(db)
+    futures = [w.submit(_insert(i)) for i in range(5)]
+    w.close()
+    assert all(f.done() for f in futures)
+    assert _children(db) == set(range(5))
+    with pytest.raises(RuntimeError, match="closed"):
+        w.submit(_insert(9))
+
+
+def test_the_unit_runs_in_the_callers_log_context(db: Database, writer: BatchWriter) -> None:
+    from tradewire.services import logcontext
+
+    def fields(_uow: SqlUnitOfWork) -> dict[str, Any]:
+        return logcontext.fields()
+
+    with logcontext.scope(request_id="r-1"):
+        future = writer.submit(fields)
+    assert future.result(timeout=WAIT_S)["request_id"] == "r-1"
+
+
+# -- through the API ------------------------------------------------------------------------
+
+
+def _body(caller: Caller, source: str, **extra: Any) -> dict[str, Any]:
+    return {"symbol": "AAPL", "action": "openLong", "accountId": caller.account_id,
+            "quantity": 1, "executeMode": "pending", "sourceId": source, **extra}
+
+
+def test_signals_sent_with_an_api_key_are_stored_by_the_writer(
+        client: httpx.Client, alice: Caller, container: Container) -> None:
+    assert container.writer is not None
+    before = container.writer.units
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def send(i: int) -> None:
+        r = client.post("/api/v1/signals", headers=alice.headers, json=_body(alice, f"w-{i}"))
+        with lock:
+            answers.append(r)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert sorted(r.status_code for r in answers) == [201] * 24, [r.text for r in answers]
+    assert container.writer.units - before == 24
+    ids = {r.json()["signal"]["id"] for r in answers}
+    with container.db.engine.connect() as conn:
+        stored = {row[0] for row in conn.execute(text("SELECT id FROM signal"))}
+    assert ids <= stored
+
+    again = client.post("/api/v1/signals", headers=alice.headers, json=_body(alice, "w-3"))
+    assert again.status_code == 200, again.text  # the duplicate's answer, from the writer too
+    assert again.json()["signal"]["id"] in ids
+    assert container.writer.units - before == 25
+
+
+def test_an_immediate_signal_is_stored_by_the_writer_and_sent_after_the_commit(
+        client: httpx.Client, alice: Caller, container: Container) -> None:
+    assert container.writer is not None
+    r = client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": 10},
+                    headers=alice.headers)
+    assert r.status_code in (200, 201), r.text
+    before = container.writer.units
+    r = client.post("/api/v1/signals", headers=alice.headers,
+                    json=_body(alice, "imm-1", symbol="BTC/USDT", executeMode="immediate"))
+    assert r.status_code == 201, r.text
+    assert r.json()["signal"]["status"] == "executed"
+    assert container.writer.units - before == 1
+
+
+def test_the_general_way_stays_for_what_the_writer_does_not_take(
+        client: httpx.Client, alice: Caller, container: Container) -> None:
+    assert container.writer is not None
+    before = container.writer.units
+    jwt = client.post("/api/v1/signals", headers=login(client, alice), json=_body(alice, "jwt"))
+    assert jwt.status_code == 201, jwt.text
+    r = client.post("/api/v1/market/prices", json={"symbol": "SPY", "price": 500},
+                    headers=alice.headers)
+    assert r.status_code in (200, 201), r.text
+    # A percent-of-equity size asks the broker first: not on the writer's thread.
+    equity = client.post("/api/v1/signals", headers=alice.headers,
+                         json=_body(alice, "pct", symbol="SPY", quantity=10,
+                                    quantityType="percentEquity"))
+    assert equity.status_code == 201, equity.text
+    bad = client.post("/api/v1/signals", headers=alice.headers, content=b"{not json")
+    assert bad.status_code == 400, bad.text
+    assert container.writer.units == before
