@@ -262,3 +262,24 @@ def test_the_general_way_stays_for_what_the_writer_does_not_take(
     bad = client.post("/api/v1/signals", headers=alice.headers, content=b"{not json")
     assert bad.status_code == 400, bad.text
     assert container.writer.units == before
+
+
+def test_the_older_ingest_api_stores_through_the_writer_too(
+        client: httpx.Client, alice: Caller, container: Container) -> None:
+    assert container.writer is not None
+    r = client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": 10},
+                    headers=alice.headers)
+    assert r.status_code in (200, 201), r.text
+    before = container.writer.units
+    body = {"symbol": "BTC/USDT", "action": "openLong", "quantity": 1,
+            "accountId": alice.account_id, "sourceId": "old-1", "processAt": "now"}
+    r = client.post("/api/signals/ingest", headers=alice.headers, json=body)
+    assert r.status_code == 201, r.text
+    again = client.post("/api/signals/ingest", headers=alice.headers, json=body)
+    assert again.status_code == 400, again.text  # this API refuses a duplicate sourceId
+    assert container.writer.units - before == 2
+    stranger = client.post("/api/signals/ingest", headers={"X-API-Key": "tw_not-a-key"},
+                           json={**body, "sourceId": "old-2"})
+    assert stranger.status_code == 401, stranger.text
+    assert "success" not in stranger.json()  # the older API's error shape
+    assert container.writer.units - before == 2

@@ -13,7 +13,8 @@ from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Scope
 from tradewire.domain.errors import NotFound, Rejected, ServiceDisabled
-from tradewire.domain.signals import SignalStatus
+from tradewire.domain.signals import Signal, SignalStatus
+from tradewire.entrypoints.api import handover
 from tradewire.entrypoints.api.deps import (
     authenticate,
     container,
@@ -23,7 +24,7 @@ from tradewire.entrypoints.api.deps import (
 from tradewire.entrypoints.api.dialect import dialect_route
 from tradewire.entrypoints.api.errors import JSON, ApiError
 from tradewire.entrypoints.api.examples import INGEST_EXAMPLES, INGEST_RESPONSES
-from tradewire.services.ingest import Outcome, ingest_signal
+from tradewire.services.ingest import IngestResult, Outcome, ingest_signal, needs_equity
 
 
 def render(exc: Exception) -> Response | None:
@@ -58,7 +59,22 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {
              "to supersede a signal that has not reached the broker.")
 async def ingest(request: Request) -> Response:
     body = await request.body()
-    return await run_in_threadpool(_ingest, container(request), request.headers, body)
+    c = container(request)
+    key = request.headers.get("x-api-key")
+    # Stored by the process's writer thread when there is one; a body that does not parse
+    # goes the general way, which authenticates first.
+    caller = handover.caller(c, Headers({"x-api-key": key})) if key else None
+    signal = _parsed(c, body) if caller is not None else None
+    if caller is not None and signal is not None and not needs_equity(signal):
+        return _answer(await handover.ingest(c, signal, caller), signal)
+    return await run_in_threadpool(_ingest, c, request.headers, body)
+
+
+def _parsed(c: Container, body: bytes) -> Signal | None:
+    try:
+        return ingest_api.parse(decode_json(body), now=c.deps.clock.now())
+    except Exception:
+        return None
 
 
 def _ingest(c: Container, headers: Headers, body: bytes) -> Response:
@@ -67,7 +83,10 @@ def _ingest(c: Container, headers: Headers, body: bytes) -> Response:
         raise ApiError(401, "Missing or invalid API key", "UNAUTHORIZED")
     principal = authenticate(c, Headers({"x-api-key": headers["x-api-key"]}), Scope.SIGNALS_WRITE)
     signal = ingest_api.parse(decode_json(body), now=c.deps.clock.now())
-    result = ingest_signal(signal, principal, c.deps)
+    return _answer(ingest_signal(signal, principal, c.deps), signal)
+
+
+def _answer(result: IngestResult, signal: Signal) -> Response:
     if result.outcome is Outcome.DUPLICATE:
         assert signal.source_id is not None
         return JSON(ingest_api.duplicate(result.signal, signal.source_id), 400)

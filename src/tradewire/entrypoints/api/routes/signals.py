@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +15,7 @@ from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.errors import Rejected
 from tradewire.domain.signals import Signal, SignalStatus
-from tradewire.entrypoints.api import views
+from tradewire.entrypoints.api import handover, views
 from tradewire.entrypoints.api.deps import (
     authenticate,
     container,
@@ -28,16 +26,13 @@ from tradewire.entrypoints.api.deps import (
 from tradewire.entrypoints.api.errors import JSON, ApiError
 from tradewire.entrypoints.api.examples import SIGNAL_EXAMPLES, SIGNAL_RESPONSES
 from tradewire.entrypoints.api.views import PageQuery
-from tradewire.services import logcontext, process, queries
+from tradewire.services import process, queries
 from tradewire.services.ingest import (
     IngestResult,
     Outcome,
-    after_commit,
     ingest_signal,
-    must_send,
     needs_equity,
     stored_for_source,
-    storing,
 )
 
 router = APIRouter(prefix="/api/v1/signals", tags=["signals"])
@@ -53,33 +48,12 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {
 async def create_signal(request: Request) -> Response:
     body = await request.body()
     c = container(request)
-    handed = _hand_over(c, request.headers, body)
-    if handed is not None:
-        # The signal's write unit runs on the process's writer thread with the others waiting
-        # (one durable commit for them all); this answers once that commit is on disk.
-        signal, stored = handed
-        result = await asyncio.wrap_future(stored)
-        if must_send(result):
-            result = await run_in_threadpool(after_commit, result, c.deps)
-        else:
-            after_commit(result, c.deps)
-        return _answer(result, signal)
-    return await run_in_threadpool(_create, c, request.headers, body)
-
-
-def _hand_over(c: Container, headers: Headers, body: bytes
-               ) -> tuple[Signal, Future[IngestResult]] | None:
-    """On SQLite, a signal sent with an API key and sized without asking the broker is
-    handed to the writer thread: nothing in its write unit waits on anything but the
-    database. None for the rest, which go the general way on a thread of their own."""
-    if c.writer is None or not c.settings.signals_enabled:
-        return None
-    caller = key_caller(c, headers, Scope.SIGNALS_WRITE)
+    # An API key's signal is stored by the process's writer thread when there is one.
+    caller = handover.caller(c, request.headers)
     signal = _parsed(c, body) if caller is not None else None
-    if caller is None or signal is None or needs_equity(signal):
-        return None
-    logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    return signal, c.writer.submit(storing(signal, caller, c.deps))
+    if caller is not None and signal is not None and not needs_equity(signal):
+        return _answer(await handover.ingest(c, signal, caller), signal)
+    return await run_in_threadpool(_create, c, request.headers, body)
 
 
 def _create(c: Container, headers: Headers, body: bytes) -> Response:

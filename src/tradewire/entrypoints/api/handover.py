@@ -1,0 +1,40 @@
+"""Signals stored by the process's writer thread instead of a threadpool thread (SQLite).
+
+A signal sent with an API key, sized without asking the broker, needs nothing before its
+write unit but parsing: it is parsed on the event loop, its unit (the key checked, the signal
+stored: `services.ingest.storing`) handed to the writer (adapters/db/writer.py), and the
+request answered once the commit holding it is durable. Only an immediate signal's orders,
+sent after that commit, take a thread: a broker call may wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+
+from tradewire.bootstrap import Container
+from tradewire.domain.accounts import Scope
+from tradewire.domain.signals import Signal
+from tradewire.entrypoints.api.deps import key_caller
+from tradewire.services import logcontext
+from tradewire.services.ingest import Caller, IngestResult, after_commit, must_send, storing
+
+
+def caller(c: Container, headers: Headers) -> Caller | None:
+    """The request's caller, to be checked inside the writer's unit; None when the request
+    goes the general way (no writer, signals off, or a credential other than an API key)."""
+    if c.writer is None or not c.settings.signals_enabled:
+        return None
+    return key_caller(c, headers, Scope.SIGNALS_WRITE)
+
+
+async def ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
+    """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
+    assert c.writer is not None
+    logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
+    result = await asyncio.wrap_future(c.writer.submit(storing(signal, who, c.deps)))
+    if must_send(result):
+        return await run_in_threadpool(after_commit, result, c.deps)
+    return after_commit(result, c.deps)
