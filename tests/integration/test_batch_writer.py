@@ -283,3 +283,44 @@ def test_the_older_ingest_api_stores_through_the_writer_too(
     assert stranger.status_code == 401, stranger.text
     assert "success" not in stranger.json()  # the older API's error shape
     assert container.writer.units - before == 2
+
+
+def test_units_awaited_from_an_event_loop_are_answered_there(
+        db: Database, writer: BatchWriter) -> None:
+    import asyncio
+
+    def fails(_uow: SqlUnitOfWork) -> int:
+        raise ValueError("refused")
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(writer.run(_insert(i)) for i in range(10)),
+                                    writer.run(fails), return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert answers[:10] == list(range(10))
+    assert isinstance(answers[10], ValueError)
+    assert _children(db) == set(range(10))
+
+
+def test_a_unit_awaited_by_a_cancelled_task_before_its_turn_is_not_written(
+        db: Database, writer: BatchWriter) -> None:
+    import asyncio
+
+    group = db.group
+    assert group is not None
+
+    async def main() -> None:
+        group.acquire()  # another writer holds the group: the units wait
+        try:
+            kept = asyncio.ensure_future(writer.run(_insert(1)))
+            gone = asyncio.ensure_future(writer.run(_insert(2)))
+            await asyncio.sleep(0)  # both handed over
+            gone.cancel()
+            await asyncio.sleep(0)
+        finally:
+            group.release()
+        assert await kept == 1
+        assert gone.cancelled()
+
+    asyncio.run(main())
+    assert _children(db) == {1}

@@ -16,6 +16,7 @@ of their own.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import queue
@@ -36,13 +37,23 @@ _STOP = object()
 
 
 class _Job:
-    __slots__ = ("context", "future", "unit")
+    """A unit handed over, and where its answer goes: a thread's `Future`, or an asyncio
+    future of `loop` (answered from the loop itself, a whole batch in one call)."""
 
-    def __init__(self, unit: Unit[Any], future: Future[Any],
-                 context: contextvars.Context) -> None:
+    __slots__ = ("context", "future", "loop", "unit")
+
+    def __init__(self, unit: Unit[Any], future: Future[Any] | asyncio.Future[Any],
+                 context: contextvars.Context, loop: asyncio.AbstractEventLoop | None) -> None:
         self.unit = unit
         self.future = future
         self.context = context
+        self.loop = loop
+
+    def start(self) -> bool:
+        """False when whoever waits for it has gone away (nothing of it is written then)."""
+        if isinstance(self.future, Future):
+            return self.future.set_running_or_notify_cancel()
+        return not self.future.cancelled()
 
 
 class BatchWriter:
@@ -68,11 +79,22 @@ class BatchWriter:
         commit: the writer does, for the whole batch.
         """
         future: Future[T] = Future()
+        self._put(_Job(unit, future, contextvars.copy_context(), None))
+        return future
+
+    async def run(self, unit: Unit[T]) -> T:
+        """`submit` from the event loop, awaited: the answers of one batch reach the loop in
+        one wake-up rather than one each."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._put(_Job(unit, future, contextvars.copy_context(), loop))
+        return await future
+
+    def _put(self, job: _Job) -> None:
         if self._closed:
             raise RuntimeError("the batch writer is closed")
         self._ensure_started()
-        self._queue.put(_Job(unit, future, contextvars.copy_context()))
-        return future
+        self._queue.put(job)
 
     def close(self) -> None:
         """Write what was handed over, then stop the thread."""
@@ -110,17 +132,20 @@ class BatchWriter:
                     stop = True
                     break
                 jobs.append(job)
+            answers: list[tuple[_Job, Any, BaseException | None]] = []
             try:
-                self._write(jobs)
+                self._write(jobs, answers)
             except BaseException as exc:  # never leave a request waiting on a dead thread
                 log.exception("the batch writer failed")
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                answered = {id(job) for job, _, _ in answers}
+                answers += [(job, None, exc) for job in jobs if id(job) not in answered]
+            _answer(answers)
             if stop:
                 return
 
-    def _write(self, jobs: list[_Job]) -> None:
+    def _write(self, jobs: list[_Job], answers: list[tuple[_Job, Any, BaseException | None]]
+               ) -> None:
+        """Run `jobs` and commit them; each one's answer goes to `answers`."""
         group = self._group
         written: list[tuple[_Job, Any, Batch]] = []
         enter_writer()
@@ -128,11 +153,13 @@ class BatchWriter:
             group.acquire()
             try:
                 for job in jobs:
-                    if not job.future.set_running_or_notify_cancel():
+                    if not job.start():
                         continue  # the request went away before its turn: nothing stored
-                    outcome = self._one(job)
-                    if outcome is not None:
-                        written.append((job, *outcome))
+                    value, batch, error = self._one(job)
+                    if batch is None:
+                        answers.append((job, None, error))
+                    else:
+                        written.append((job, value, batch))
                 group.flush_open()
             finally:
                 group.release()
@@ -141,15 +168,13 @@ class BatchWriter:
         self.batches += 1
         for job, value, batch in written:
             batch.done.wait()  # set by the flush above, or when the batch was lost
-            if batch.error is not None:
-                job.future.set_exception(batch.error)
-            else:
+            if batch.error is None:
                 self.units += 1
-                job.future.set_result(value)
+            answers.append((job, value, batch.error))
 
-    def _one(self, job: _Job) -> tuple[Any, Batch] | None:
-        """Run one unit in its savepoint: (its value, the batch holding it), or None when it
-        raised (its future then holds the error and nothing of it stays)."""
+    def _one(self, job: _Job) -> tuple[Any, Batch | None, BaseException | None]:
+        """Run one unit in its savepoint: (its value, the batch holding it, None), or
+        (None, None, the error) when it failed and nothing of it stays."""
         group = self._group
         try:
             uow = SqlUnitOfWork.on(self._db, group.begin_unit())
@@ -159,14 +184,42 @@ class BatchWriter:
                 group.end_unit(commit=False)
             except BaseException:  # the batch is lost; its units get that error
                 log.exception("rolling back a write unit failed")
-            job.future.set_exception(exc)
-            return None
+            return None, None, exc
         try:
             batch = group.end_unit(commit=True)
         except BaseException as exc:
-            job.future.set_exception(exc)
-            return None
+            return None, None, exc
         if batch is None:  # SQLite dropped the transaction under it
-            job.future.set_exception(RuntimeError("the shared write transaction was rolled back"))
-            return None
-        return value, batch
+            return None, None, RuntimeError("the shared write transaction was rolled back")
+        return value, batch, None
+
+
+def _answer(answers: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Give every answer: threads' futures at once, each event loop's in one call."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
+    for job, value, error in answers:
+        if job.loop is None:
+            assert isinstance(job.future, Future)
+            if job.future.done():  # cancelled before its turn
+                continue
+            if error is None:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(error)
+        else:
+            loops.setdefault(job.loop, []).append((job.future, value, error))
+    for loop, settled in loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            log.debug("answers for a closed event loop dropped")
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in settled:
+        if future.done():  # cancelled meanwhile
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)

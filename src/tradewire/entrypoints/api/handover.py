@@ -9,8 +9,6 @@ sent after that commit, take a thread: a broker call may wait.
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
@@ -34,7 +32,7 @@ async def ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
     """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
     assert c.writer is not None
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    result = await asyncio.wrap_future(c.writer.submit(storing(signal, who, c.deps)))
+    result = await c.writer.run(storing(signal, who, c.deps))
     if must_send(result):
         return await run_in_threadpool(after_commit, result, c.deps)
     return after_commit(result, c.deps)
