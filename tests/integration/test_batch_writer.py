@@ -324,3 +324,45 @@ def test_a_unit_awaited_by_a_cancelled_task_before_its_turn_is_not_written(
 
     asyncio.run(main())
     assert _children(db) == {1}
+
+
+def test_one_order_sent_with_an_access_token_is_stored_by_the_writer(
+        client: httpx.Client, alice: Caller, container: Container) -> None:
+    from tradewire.services import capabilities
+
+    assert container.writer is not None
+    r = client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": 10},
+                    headers=alice.headers)
+    assert r.status_code in (200, 201), r.text
+    row, token = capabilities.create_access_token(alice.account_id, container.deps,
+                                                  container.secrets)
+    before = container.writer.units
+    tradingview = b'{"symbol": "BTC/USDT", "side": "buy", "quantity": "1"}'
+    r = client.post(f"/signal/execute-via-token/{token}", content=tradingview,
+                    headers={"Content-Type": "text/plain; charset=utf-8"})
+    assert r.status_code == 201, r.text
+    assert r.json()["order"]["status"] == "executed"
+    assert container.writer.units - before == 1
+
+    invalid = client.post(f"/signal/execute-via-token/{token}",
+                          json={"symbol": "BTC/USDT", "side": "buy", "quantity": -1})
+    assert invalid.status_code == 400, invalid.text
+    assert invalid.json()["code"] == "VALIDATION_ERROR"
+    batch = client.post(f"/signal/execute-via-token/{token}",
+                        json=[{"symbol": "BTC/USDT", "side": "buy", "quantity": 1}])
+    assert batch.status_code == 200, batch.text  # a batch goes the general way
+    assert container.writer.units - before == 1
+
+    signals = _signals_stored(container)
+    capabilities.revoke_access_token(row.id, container.deps)
+    refused = client.post(f"/signal/execute-via-token/{token}", content=tradingview)
+    assert refused.status_code == 401, refused.text
+    stranger = client.post("/signal/execute-via-token/twat_" + "x" * 40, content=tradingview)
+    assert stranger.status_code == 401, stranger.text
+    assert _signals_stored(container) == signals
+    assert container.writer.units - before == 1
+
+
+def _signals_stored(container: Container) -> int:
+    with container.db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM signal")).scalar_one())

@@ -8,7 +8,7 @@ from tradewire.domain.capabilities import AccessToken, Partner
 from tradewire.domain.errors import NotFound
 from tradewire.domain.values import new_id
 from tradewire.services.deps import Deps
-from tradewire.services.ports import Secrets
+from tradewire.services.ports import Secrets, UnitOfWork
 
 ACCESS_TOKEN_PREFIX = "twat_"
 PARTNER_TOKEN_PREFIX = "twp_"
@@ -39,8 +39,15 @@ def revoke_access_token(token_id: str, deps: Deps) -> bool:
 
 def principal_for_access_token(plaintext: str, deps: Deps, secrets: Secrets) -> Principal | None:
     with deps.uow(write=False) as uow:
-        token = uow.access_tokens.by_hash(secrets.hash_api_key(plaintext))
-        account = uow.accounts.get(token.account_id) if token is not None else None
+        return access_token_principal_in(uow, plaintext, secrets)
+
+
+def access_token_principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets
+                              ) -> Principal | None:
+    """The holder of access token `plaintext`, read in `uow` (a write unit that stores what
+    the token asks for reads it in the same transaction)."""
+    token = uow.access_tokens.by_hash(secrets.hash_api_key(plaintext))
+    account = uow.accounts.get(token.account_id) if token is not None else None
     if token is None or token.revoked_at is not None or account is None:
         return None
     return Principal(user_id=account.user_id, is_admin=False, scopes=frozenset({Scope.SIGNALS_WRITE}),

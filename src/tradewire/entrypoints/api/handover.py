@@ -23,16 +23,25 @@ from tradewire.services.ingest import Caller, IngestResult, after_commit, must_s
 def caller(c: Container, headers: Headers) -> Caller | None:
     """The request's caller, to be checked inside the writer's unit; None when the request
     goes the general way (no writer, signals off, or a credential other than an API key)."""
-    if c.writer is None or not c.settings.signals_enabled:
+    if not takes_signals(c):
         return None
     return key_caller(c, headers, Scope.SIGNALS_WRITE)
+
+
+def takes_signals(c: Container) -> bool:
+    """This process has a writer and takes signals."""
+    return c.writer is not None and c.settings.signals_enabled
 
 
 async def ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
     """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
     assert c.writer is not None
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    result = await c.writer.run(storing(signal, who, c.deps))
+    return await finish(c, await c.writer.run(storing(signal, who, c.deps)))
+
+
+async def finish(c: Container, result: IngestResult) -> IngestResult:
+    """After the writer's durable commit: `after_commit`, on a thread if it calls a broker."""
     if must_send(result):
         return await run_in_threadpool(after_commit, result, c.deps)
     return after_commit(result, c.deps)

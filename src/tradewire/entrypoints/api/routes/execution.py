@@ -17,6 +17,7 @@ from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.errors import Rejected, TradewireError
 from tradewire.domain.signals import SignalStatus
 from tradewire.domain.values import new_id
+from tradewire.entrypoints.api import handover
 from tradewire.entrypoints.api.deps import (
     authenticate,
     container,
@@ -25,8 +26,9 @@ from tradewire.entrypoints.api.deps import (
     rate_limit,
 )
 from tradewire.entrypoints.api.errors import JSON, ApiError, unauthorized
-from tradewire.services import alerts, capabilities, triggers
-from tradewire.services.ingest import Outcome, ingest_signal
+from tradewire.services import alerts, capabilities, logcontext, triggers
+from tradewire.services.ingest import IngestResult, Outcome, ingest_signal, storing
+from tradewire.services.ports import UnitOfWork
 
 router = APIRouter(tags=["execution flows"])
 MAX_BATCH = 50
@@ -103,15 +105,64 @@ def revoke(request: Request, trigger_id: Annotated[str, Path(max_length=64)]) ->
 async def execute_via_token(request: Request,
                             access_token: Annotated[str, Path(max_length=200)]) -> Response:
     body = await request.body()
-    return await run_in_threadpool(_via_token, container(request), access_token, body)
+    c = container(request)
+    raw = _one_order(c, body)
+    if raw is not None:
+        return await _via_token_handed_over(c, access_token, raw)
+    return await run_in_threadpool(_via_token, c, access_token, body)
+
+
+def _one_order(c: Container, body: bytes) -> dict[str, Any] | None:
+    """The body, when it is one order (not a batch, not an alert) the writer thread can store
+    without asking the broker first (handover.py); None sends it the general way."""
+    if not handover.takes_signals(c):
+        return None
+    try:
+        raw = decode_json(body)
+    except BadRequest:
+        return None  # answered on the general way, after the token is checked
+    if (not isinstance(raw, dict) or traderspost.looks_like_alert(raw)
+            or raw.get("quantity_type") == "percent_equity"):
+        return None
+    return raw
+
+
+async def _via_token_handed_over(c: Container, access_token: str, raw: dict[str, Any]
+                                 ) -> Response:
+    """`_via_token` for one order, its write unit on the writer thread: the token is checked
+    there first, then the order parsed and stored; nothing is stored if either refuses."""
+    assert c.writer is not None
+
+    def unit(uow: UnitOfWork) -> IngestResult:
+        principal = capabilities.access_token_principal_in(uow, access_token, c.secrets)
+        principal = _admitted(c, principal)
+        signal, _ = execution_api.parse_order(raw, now=c.deps.clock.now(),
+                                              route="signal.execute-via-token",
+                                              account_id=next(iter(principal.account_ids or ())))
+        logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
+        return storing(signal, principal, c.deps)(uow)
+
+    try:
+        result = await handover.finish(c, await c.writer.run(unit))
+    except (BadRequest, TradewireError) as exc:
+        status, item = _refused(exc)
+    else:
+        status, item = _answered(result)
+    return JSON(item, status)
+
+
+def _admitted(c: Container, principal: Principal | None) -> Principal:
+    """401 without a live token; past its rate, 503 (TradingView resends only after a 5xx)."""
+    if principal is None:
+        raise unauthorized("Invalid or revoked access token")
+    rate_limit(c, f"access_token:{principal.key_id or principal.user_id}", webhook=True)
+    return principal
 
 
 def _via_token(c: Container, access_token: str, body: bytes) -> Response:
     ensure_signals_enabled(c)
-    principal = capabilities.principal_for_access_token(access_token, c.deps, c.secrets)
-    if principal is None:
-        raise unauthorized("Invalid or revoked access token")
-    rate_limit(c, f"access_token:{principal.key_id or principal.user_id}", webhook=True)
+    principal = _admitted(c, capabilities.principal_for_access_token(access_token, c.deps,
+                                                                     c.secrets))
     data = decode_json(body)
     account_id = next(iter(principal.account_ids or ()))
     if not isinstance(data, list):
@@ -138,12 +189,20 @@ def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
                                               route="signal.execute-via-token",
                                               account_id=account_id, path=path)
         result = ingest_signal(signal, principal, c.deps)
-    except BadRequest as exc:
+    except (BadRequest, TradewireError) as exc:
+        return _refused(exc)
+    return _answered(result)
+
+
+def _refused(exc: BadRequest | TradewireError) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, BadRequest):
         return 400, {"success": False, "error": "Validation failed", "code": "VALIDATION_ERROR",
                      "details": exc.details}
-    except TradewireError as exc:
-        return 404 if exc.code.endswith("NOT_FOUND") else 400, {
-            "success": False, "error": exc.message, "code": exc.code}
+    return 404 if exc.code.endswith("NOT_FOUND") else 400, {
+        "success": False, "error": exc.message, "code": exc.code}
+
+
+def _answered(result: IngestResult) -> tuple[int, dict[str, Any]]:
     status, body = _outcome(result.signal, result.order, result.outcome, result.reason_code)
     if len(result.orders) > 1:
         body["legs"] = [{"order_id": o.id, "client_order_id": o.client_order_id,
