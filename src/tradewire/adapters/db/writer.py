@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
 from tradewire.adapters.db.engine import Database, enter_writer, leave_writer
@@ -108,10 +108,10 @@ class BatchWriter:
     # -- the thread ------------------------------------------------------------------------
 
     def _ensure_started(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             return
-        with self._start:
-            if self._thread is None and not self._closed:
+        with self._start:  # first use, or (a bug) the thread died: a new one takes the queue
+            if (self._thread is None or not self._thread.is_alive()) and not self._closed:
                 thread = threading.Thread(target=self._run, name="tradewire-writer", daemon=True)
                 thread.start()
                 self._thread = thread
@@ -200,12 +200,13 @@ def _answer(answers: list[tuple[_Job, Any, BaseException | None]]) -> None:
     for job, value, error in answers:
         if job.loop is None:
             assert isinstance(job.future, Future)
-            if job.future.done():  # cancelled before its turn
+            try:
+                if error is None:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(error)
+            except InvalidStateError:  # cancelled before its turn
                 continue
-            if error is None:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(error)
         else:
             loops.setdefault(job.loop, []).append((job.future, value, error))
     for loop, settled in loops.items():
