@@ -19,6 +19,8 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 
+from tradewire.adapters.db.engine import Database, connect
+from tradewire.adapters.db.group_commit import GroupCommit
 from tradewire.bootstrap import Container, build
 from tradewire.config import Settings
 from tradewire.domain.accounts import Scope
@@ -66,6 +68,24 @@ def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def parent_child_db(path: Path) -> Iterator[Database]:
+    """A SQLite database of two tables for the group commit's tests: `child` rows refer to
+    `parent` 1 by a deferred foreign key (a child of parent 99 fails at COMMIT). The group
+    commits only when no writer waits (a long age limit), which the tests control."""
+    database = connect(f"sqlite:///{path}")
+    database.group = GroupCommit(database.engine, max_units=1000, max_age_s=60)
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO parent VALUES (1)")
+        conn.exec_driver_sql("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER "
+                             "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 def make_container(url: str, data_dir: Path, clock: Clock | None = None,

@@ -18,9 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.support import Caller, login
-from tradewire.adapters.db.engine import Database, connect
-from tradewire.adapters.db.group_commit import GroupCommit
+from tests.support import Caller, login, parent_child_db
+from tradewire.adapters.db.engine import Database
 from tradewire.adapters.db.uow import SqlUnitOfWork
 from tradewire.adapters.db.writer import BatchWriter
 from tradewire.bootstrap import Container
@@ -36,15 +35,8 @@ def db_kind() -> str:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = connect(f"sqlite:///{tmp_path / 'w.db'}")
-    database.group = GroupCommit(database.engine, max_units=1000, max_age_s=60)
-    with database.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-        conn.exec_driver_sql("INSERT INTO parent VALUES (1)")
-        conn.exec_driver_sql("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER "
-                             "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
-    yield database
-    database.close()
+    with parent_child_db(tmp_path / "w.db") as database:
+        yield database
 
 
 @pytest.fixture
@@ -196,6 +188,12 @@ def test_the_unit_runs_in_the_callers_log_context(db: Database, writer: BatchWri
 # -- through the API ------------------------------------------------------------------------
 
 
+def _price(client: httpx.Client, caller: Caller, symbol: str, price: float) -> None:
+    r = client.post("/api/v1/market/prices", json={"symbol": symbol, "price": price},
+                    headers=caller.headers)
+    assert r.status_code == 200, r.text
+
+
 def _body(caller: Caller, source: str, **extra: Any) -> dict[str, Any]:
     return {"symbol": "AAPL", "action": "openLong", "accountId": caller.account_id,
             "quantity": 1, "executeMode": "pending", "sourceId": source, **extra}
@@ -234,9 +232,7 @@ def test_signals_sent_with_an_api_key_are_stored_by_the_writer(
 def test_an_immediate_signal_is_stored_by_the_writer_and_sent_after_the_commit(
         client: httpx.Client, alice: Caller, container: Container) -> None:
     assert container.writer is not None
-    r = client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": 10},
-                    headers=alice.headers)
-    assert r.status_code in (200, 201), r.text
+    _price(client, alice, "BTC/USDT", 10)
     before = container.writer.units
     r = client.post("/api/v1/signals", headers=alice.headers,
                     json=_body(alice, "imm-1", symbol="BTC/USDT", executeMode="immediate"))
@@ -251,9 +247,7 @@ def test_the_general_way_stays_for_what_the_writer_does_not_take(
     before = container.writer.units
     jwt = client.post("/api/v1/signals", headers=login(client, alice), json=_body(alice, "jwt"))
     assert jwt.status_code == 201, jwt.text
-    r = client.post("/api/v1/market/prices", json={"symbol": "SPY", "price": 500},
-                    headers=alice.headers)
-    assert r.status_code in (200, 201), r.text
+    _price(client, alice, "SPY", 500)
     # A percent-of-equity size asks the broker first: not on the writer's thread.
     equity = client.post("/api/v1/signals", headers=alice.headers,
                          json=_body(alice, "pct", symbol="SPY", quantity=10,
@@ -267,9 +261,7 @@ def test_the_general_way_stays_for_what_the_writer_does_not_take(
 def test_the_older_ingest_api_stores_through_the_writer_too(
         client: httpx.Client, alice: Caller, container: Container) -> None:
     assert container.writer is not None
-    r = client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": 10},
-                    headers=alice.headers)
-    assert r.status_code in (200, 201), r.text
+    _price(client, alice, "BTC/USDT", 10)
     before = container.writer.units
     body = {"symbol": "BTC/USDT", "action": "openLong", "quantity": 1,
             "accountId": alice.account_id, "sourceId": "old-1", "processAt": "now"}
@@ -331,9 +323,7 @@ def test_one_order_sent_with_an_access_token_is_stored_by_the_writer(
     from tradewire.services import capabilities
 
     assert container.writer is not None
-    r = client.post("/api/v1/market/prices", json={"symbol": "BTC/USDT", "price": 10},
-                    headers=alice.headers)
-    assert r.status_code in (200, 201), r.text
+    _price(client, alice, "BTC/USDT", 10)
     row, token = capabilities.create_access_token(alice.account_id, container.deps,
                                                   container.secrets)
     before = container.writer.units

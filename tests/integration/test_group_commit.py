@@ -12,22 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from tradewire.adapters.db.engine import Database, connect
-from tradewire.adapters.db.group_commit import GroupCommit
+from tests.support import parent_child_db
+from tradewire.adapters.db.engine import Database
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = connect(f"sqlite:///{tmp_path / 'g.db'}")
-    # A long age limit: a batch ends only when no writer waits, which the tests control.
-    database.group = GroupCommit(database.engine, max_units=1000, max_age_s=60)
-    with database.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-        conn.exec_driver_sql("INSERT INTO parent VALUES (1)")
-        conn.exec_driver_sql("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER "
-                             "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
-    yield database
-    database.close()
+    with parent_child_db(tmp_path / "g.db") as database:
+        yield database
 
 
 def _children(tmp_db: Database) -> set[int]:
