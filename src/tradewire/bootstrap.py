@@ -43,7 +43,7 @@ class Container:
     wake_event: threading.Event = field(default_factory=threading.Event)
     role: str = "all"
     limiter: Any = None  # the API's rate limiter per credential (set by create_app)
-    # SQLite: write units handed over from the event loop, many to a commit (writer.py).
+    # Write units handed over from the event loop, many to a commit (adapters/db/writer.py).
     writer: BatchWriter | None = None
 
     def close(self) -> None:
@@ -123,5 +123,4 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     return Container(settings=settings, db=db, deps=deps,
                      secrets=SecretBox(settings.resolved_secret_key()), paper=paper,
                      wake_event=wake_event, role=role,
-                     writer=BatchWriter(db) if db.group is not None and role != "worker"
-                     else None)
+                     writer=BatchWriter(db) if role != "worker" else None)

@@ -1,9 +1,10 @@
-"""The batch writer (SQLite): write units handed over from the event loop to one thread,
-answered only once the commit holding them is durable.
+"""The batch writer: write units handed over from the event loop to one thread, answered only
+once the commit holding them is durable.
 
-The first tests drive the writer on a database of their own, as test_group_commit.py drives
-the group; the last ones send signals to the real API on loopback, where a signal sent with an
-API key is stored by the writer."""
+The first tests drive the writer on a SQLite database of their own, as test_group_commit.py
+drives the group; the last ones send signals to the real API on loopback (SQLite and
+PostgreSQL), where a signal sent with an API key is stored by the writer. On PostgreSQL an
+immediate signal is not (entrypoints/api/handover.py): it goes the general way there."""
 
 from __future__ import annotations
 
@@ -25,12 +26,6 @@ from tradewire.adapters.db.writer import BatchWriter
 from tradewire.bootstrap import Container
 
 WAIT_S = 10
-
-
-@pytest.fixture
-def db_kind() -> str:
-    """The writer is SQLite's (PostgreSQL writes each unit on its own connection)."""
-    return "sqlite"
 
 
 @pytest.fixture
@@ -229,6 +224,12 @@ def test_signals_sent_with_an_api_key_are_stored_by_the_writer(
     assert container.writer.units - before == 25
 
 
+def _immediate(container: Container) -> int:
+    """Units an immediate signal gives the writer: one on SQLite, none on PostgreSQL."""
+    assert container.writer is not None
+    return 0 if container.writer.alone else 1
+
+
 def test_an_immediate_signal_is_stored_by_the_writer_and_sent_after_the_commit(
         client: httpx.Client, alice: Caller, container: Container) -> None:
     assert container.writer is not None
@@ -238,7 +239,7 @@ def test_an_immediate_signal_is_stored_by_the_writer_and_sent_after_the_commit(
                     json=_body(alice, "imm-1", symbol="BTC/USDT", executeMode="immediate"))
     assert r.status_code == 201, r.text
     assert r.json()["signal"]["status"] == "executed"
-    assert container.writer.units - before == 1
+    assert container.writer.units - before == _immediate(container)
 
 
 def test_the_general_way_stays_for_what_the_writer_does_not_take(
@@ -261,12 +262,11 @@ def test_the_general_way_stays_for_what_the_writer_does_not_take(
 def test_the_older_ingest_api_stores_through_the_writer_too(
         client: httpx.Client, alice: Caller, container: Container) -> None:
     assert container.writer is not None
-    _price(client, alice, "BTC/USDT", 10)
     before = container.writer.units
-    body = {"symbol": "BTC/USDT", "action": "openLong", "quantity": 1,
-            "accountId": alice.account_id, "sourceId": "old-1", "processAt": "now"}
+    body = {"symbol": "AAPL", "action": "openLong", "quantity": 1, "accountId": alice.account_id,
+            "sourceId": "old-1", "processAt": "2026-02-09T09:25:00", "timezone": "America/New_York"}
     r = client.post("/api/signals/ingest", headers=alice.headers, json=body)
-    assert r.status_code == 201, r.text
+    assert r.status_code == 202, r.text  # scheduled
     again = client.post("/api/signals/ingest", headers=alice.headers, json=body)
     assert again.status_code == 400, again.text  # this API refuses a duplicate sourceId
     assert container.writer.units - before == 2
@@ -275,6 +275,10 @@ def test_the_older_ingest_api_stores_through_the_writer_too(
     assert stranger.status_code == 401, stranger.text
     assert "success" not in stranger.json()  # the older API's error shape
     assert container.writer.units - before == 2
+    now = client.post("/api/signals/ingest", headers=alice.headers,
+                      json={**body, "sourceId": "old-3", "processAt": "now", "symbol": "BTC/USDT"})
+    assert now.status_code in (201, 400), now.text  # immediate: sent (or refused) at once
+    assert container.writer.units - before == 2 + _immediate(container)
 
 
 def test_units_awaited_from_an_event_loop_are_answered_there(
@@ -332,7 +336,7 @@ def test_one_order_sent_with_an_access_token_is_stored_by_the_writer(
                     headers={"Content-Type": "text/plain; charset=utf-8"})
     assert r.status_code == 201, r.text
     assert r.json()["order"]["status"] == "executed"
-    assert container.writer.units - before == 1
+    assert container.writer.units - before == _immediate(container)
 
     invalid = client.post(f"/signal/execute-via-token/{token}",
                           json={"symbol": "BTC/USDT", "side": "buy", "quantity": -1})
@@ -341,7 +345,7 @@ def test_one_order_sent_with_an_access_token_is_stored_by_the_writer(
     batch = client.post(f"/signal/execute-via-token/{token}",
                         json=[{"symbol": "BTC/USDT", "side": "buy", "quantity": 1}])
     assert batch.status_code == 200, batch.text  # a batch goes the general way
-    assert container.writer.units - before == 1
+    assert container.writer.units - before == _immediate(container)
 
     signals = _signals_stored(container)
     capabilities.revoke_access_token(row.id, container.deps)
@@ -350,7 +354,7 @@ def test_one_order_sent_with_an_access_token_is_stored_by_the_writer(
     stranger = client.post("/signal/execute-via-token/twat_" + "x" * 40, content=tradingview)
     assert stranger.status_code == 401, stranger.text
     assert _signals_stored(container) == signals
-    assert container.writer.units - before == 1
+    assert container.writer.units - before == _immediate(container)
 
 
 def _signals_stored(container: Container) -> int:

@@ -104,19 +104,30 @@ def after_commit(result: IngestResult, deps: Deps) -> IngestResult:
     call: from a thread that may wait), wake the worker if it is already due."""
     deps.failpoint("signal-committed")
     log.info("signal %s: %s", result.outcome.value, result.signal.status)
-    if must_send(result):
+    if _must_send(result):
         # Sent here; a failure to send, and a fill that arms work, wake the worker themselves.
         sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed)
         return _reload(result.signal.id, sent, deps)
-    scheduled = result.signal.scheduled_at
-    if result.outcome is Outcome.CREATED and scheduled is not None and scheduled <= deps.clock.now():
+    if _due_now(result, deps):
         deps.wake()  # already due; anything later the worker's poll finds in time
     return result
 
 
-def must_send(result: IngestResult) -> bool:
+def _must_send(result: IngestResult) -> bool:
     """`after_commit` will call the broker."""
     return result.outcome is Outcome.CREATED and bool(result.orders)
+
+
+def may_wait(result: IngestResult, deps: Deps) -> bool:
+    """`after_commit` may wait on I/O: a broker call, or waking the workers (over the
+    database, when they are other processes)."""
+    return _must_send(result) or _due_now(result, deps)
+
+
+def _due_now(result: IngestResult, deps: Deps) -> bool:
+    scheduled = result.signal.scheduled_at
+    return (result.outcome is Outcome.CREATED and scheduled is not None
+            and scheduled <= deps.clock.now())
 
 
 def load_account(uow: UnitOfWork, account_id: str, principal: Principal) -> Account:

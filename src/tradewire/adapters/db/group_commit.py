@@ -1,4 +1,4 @@
-"""Group commit for SQLite: concurrent write units share one transaction and one fsync.
+"""Group commit: concurrent write units share one transaction and one durable commit.
 
 SQLite takes one writer at a time, and with `synchronous=FULL` every commit waits for an
 fsync. Committing each request's transaction on its own makes every writer queue behind the
@@ -12,6 +12,10 @@ unit in it gets the error, as each would have alone.
 Units run one at a time under the group's mutex, in the order they took it, exactly as they
 did under the process's write lock before: a unit sees the units before it in the same
 transaction, and commits or fails with them.
+
+On SQLite every writer of the process goes through the group (`Database.group`). On
+PostgreSQL, where writers have transactions of their own, only the batch writer uses one
+(adapters/db/writer.py), for the units it is handed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,29 @@ class GroupCommit:
 
     def begin_unit(self) -> Connection:
         """The shared connection, inside a fresh savepoint of the open batch."""
+        for attempt in (1, 2):
+            try:
+                self._open_savepoint()
+                break
+            except BaseException as exc:
+                # The connection is broken (the database restarted ...): the units already in
+                # the batch cannot commit on it, and the next unit starts on a new one. When
+                # nothing was written on it yet, that next unit is this one.
+                batch = self._batch
+                fresh = batch is None or batch.units == 0
+                if batch is not None:
+                    self._lose(batch, exc)
+                else:
+                    self._discard()
+                dropped = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if attempt == 2 or not fresh or not dropped:
+                    raise
+                log.warning("the shared write connection was dropped; writing on a new one")
+        self._savepoint = True
+        assert self._conn is not None
+        return self._conn
+
+    def _open_savepoint(self) -> None:
         if self._conn is None:
             conn = self._engine.connect().execution_options(tw_write=True)
             event.listen(conn, "before_cursor_execute", self._check_owner)
@@ -92,8 +120,6 @@ class GroupCommit:
             self._batch = Batch()
         # One fixed name: units never nest, and the driver keeps the statement prepared.
         self._conn.exec_driver_sql("SAVEPOINT tw_unit")
-        self._savepoint = True
-        return self._conn
 
     def end_unit(self, *, commit: bool) -> Batch | None:
         """Release the unit's savepoint into the batch (which it then waits for), or roll it

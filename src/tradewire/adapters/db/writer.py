@@ -1,4 +1,4 @@
-"""One writer thread per process for SQLite: write units handed over from the event loop.
+"""One writer thread per process: write units handed over from the event loop.
 
 Every API request that writes used to take a thread of the threadpool, and 64 concurrent
 requests meant 64 threads taking turns on the GIL and on the group commit's mutex. Here a
@@ -9,9 +9,11 @@ answers each one. A unit's future therefore resolves after the commit that holds
 durable, with the unit's result, or with the exception the unit raised (nothing of it
 stored), or with the commit's error (nothing of the batch stored).
 
-Units run one at a time in the order they were handed over, under the same mutex as every
-other writer of the process, so they see and are seen exactly as units written from a thread
-of their own.
+Units run one at a time in the order they were handed over. On SQLite they take turns under
+the same mutex as every other writer of the process, so they see and are seen exactly as
+units written from a thread of their own. On PostgreSQL the writer's batches are a
+transaction of their own on a connection of their own, beside the other writers' (see
+`BatchWriter`); one thread there too (two or four threads measured no better on two cores).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tradewire.adapters.db.uow import SqlUnitOfWork
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+ALONE_THREADS = 2  # writer threads on PostgreSQL (SQLite: one)
 Unit = Callable[[Any], T]  # given the unit of work (SqlUnitOfWork), returns what the caller awaits
 _STOP = object()
 
@@ -57,13 +60,23 @@ class _Job:
 
 
 class BatchWriter:
-    """Runs write units on one thread, many to a durable commit (SQLite's group commit)."""
+    """Runs write units on one thread, many to a durable commit.
+
+    On SQLite it shares the process's group commit with every other writer. On PostgreSQL,
+    where each other writer has a transaction of its own, the writer's batches are one more
+    transaction beside them (`alone`): a batch holds the row locks of all its units until its
+    commit, taken in the order the units arrived, so only units that lock no row others lock
+    in an order of their own should be handed to it (see entrypoints/api/handover.py). Two
+    processes' batches that each insert the same two new keys in opposite orders (the same
+    two signals sent to both at the same instant, crossed) wait on each other until
+    PostgreSQL ends one of the statements (deadlock detection, 1 s): that unit fails, the
+    rest of its batch commits.
+    """
 
     def __init__(self, db: Database, *, max_units: int = 64) -> None:
-        if db.group is None:
-            raise ValueError("the batch writer needs SQLite's group commit")
         self._db = db
-        self._group: GroupCommit = db.group
+        self.alone = db.group is None
+        self._group: GroupCommit = db.group or GroupCommit(db.engine, max_units=max_units)
         self.max_units = max_units
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -104,6 +117,8 @@ class BatchWriter:
         if thread is not None:
             self._queue.put(_STOP)
             thread.join(timeout=30)
+        if self.alone:  # the writer's own connection
+            self._group.close()
 
     # -- the thread ------------------------------------------------------------------------
 

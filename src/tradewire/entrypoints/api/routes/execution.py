@@ -115,8 +115,8 @@ async def execute_via_token(request: Request,
 def _one_order(c: Container, body: bytes) -> dict[str, Any] | None:
     """The body, when it is one order (not a batch, not an alert) the writer thread can store
     without asking the broker first (handover.py); None sends it the general way."""
-    if not handover.takes_signals(c):
-        return None
+    if not (handover.takes_signals(c) and handover.takes_immediate(c)):
+        return None  # the orders sent here are all immediate
     try:
         raw = decode_json(body)
     except BadRequest:

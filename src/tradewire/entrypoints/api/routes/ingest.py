@@ -24,7 +24,7 @@ from tradewire.entrypoints.api.deps import (
 from tradewire.entrypoints.api.dialect import dialect_route
 from tradewire.entrypoints.api.errors import JSON, ApiError
 from tradewire.entrypoints.api.examples import INGEST_EXAMPLES, INGEST_RESPONSES
-from tradewire.services.ingest import IngestResult, Outcome, ingest_signal, needs_equity
+from tradewire.services.ingest import IngestResult, Outcome, ingest_signal
 
 
 def render(exc: Exception) -> Response | None:
@@ -65,7 +65,7 @@ async def ingest(request: Request) -> Response:
     # goes the general way, which authenticates first.
     caller = handover.caller(c, Headers({"x-api-key": key})) if key else None
     signal = _parsed(c, body) if caller is not None else None
-    if caller is not None and signal is not None and not needs_equity(signal):
+    if caller is not None and signal is not None and handover.takes(c, signal):
         return _answer(await handover.ingest(c, signal, caller), signal)
     return await run_in_threadpool(_ingest, c, request.headers, body)
 

@@ -31,7 +31,6 @@ from tradewire.services.ingest import (
     IngestResult,
     Outcome,
     ingest_signal,
-    needs_equity,
     stored_for_source,
 )
 
@@ -51,7 +50,7 @@ async def create_signal(request: Request) -> Response:
     # An API key's signal is stored by the process's writer thread when there is one.
     caller = handover.caller(c, request.headers)
     signal = _parsed(c, body) if caller is not None else None
-    if caller is not None and signal is not None and not needs_equity(signal):
+    if caller is not None and signal is not None and handover.takes(c, signal):
         return _answer(await handover.ingest(c, signal, caller), signal)
     return await run_in_threadpool(_create, c, request.headers, body)
 
