@@ -14,6 +14,8 @@ by symbol; the two orders could deadlock. Its unit runs on a thread of its own t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
@@ -21,7 +23,7 @@ from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Scope
 from tradewire.domain.signals import Signal
 from tradewire.domain.values import ExecuteMode
-from tradewire.entrypoints.api.deps import key_caller
+from tradewire.entrypoints.api.deps import decode_json, key_caller
 from tradewire.services import logcontext
 from tradewire.services.ingest import (
     Caller,
@@ -32,22 +34,43 @@ from tradewire.services.ingest import (
     storing,
 )
 
+Parse = Callable[..., Signal]  # a dialect's parser: parse(json, now=...)
 
-def caller(c: Container, headers: Headers) -> Caller | None:
+
+async def stored(c: Container, headers: Headers, body: bytes, parse: Parse
+                 ) -> tuple[Signal, IngestResult] | None:
+    """The request's signal (parsed by the dialect's `parse`) and what storing it gave, its
+    unit run by the writer; None when the request goes the general way: no writer, signals
+    off, a credential other than an API key, a signal the writer does not take, or a body
+    `parse` refuses (answered there after the caller is checked: a stranger learns nothing
+    from a 400)."""
+    who = _caller(c, headers)
+    if who is None:
+        return None
+    try:
+        signal = parse(decode_json(body), now=c.deps.clock.now())
+    except Exception:
+        return None
+    if not _takes(c, signal):
+        return None
+    return signal, await _ingest(c, signal, who)
+
+
+def _caller(c: Container, headers: Headers) -> Caller | None:
     """The request's caller, to be checked inside the writer's unit; None when the request
     goes the general way (no writer, signals off, or a credential other than an API key)."""
-    if not takes_signals(c):
+    if not _takes_signals(c):
         return None
     return key_caller(c, headers, Scope.SIGNALS_WRITE)
 
 
-def takes_signals(c: Container) -> bool:
+def _takes_signals(c: Container) -> bool:
     """This process has a writer and takes signals."""
     return c.writer is not None and c.settings.signals_enabled
 
 
-def takes(c: Container, signal: Signal) -> bool:
-    """`signal` (parsed, its caller from `caller`) may be stored by the writer."""
+def _takes(c: Container, signal: Signal) -> bool:
+    """`signal` (parsed, its caller from `_caller`) may be stored by the writer."""
     if needs_equity(signal):
         return False  # the broker is asked for the equity first
     return takes_immediate(c) or signal.execute_mode is not ExecuteMode.IMMEDIATE
@@ -55,10 +78,10 @@ def takes(c: Container, signal: Signal) -> bool:
 
 def takes_immediate(c: Container) -> bool:
     """Immediate signals may be stored by the writer (not on PostgreSQL: the module's doc)."""
-    return c.writer is not None and not c.writer.alone
+    return _takes_signals(c) and c.writer is not None and not c.writer.alone
 
 
-async def ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
+async def _ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
     """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
     assert c.writer is not None
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)

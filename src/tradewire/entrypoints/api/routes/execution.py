@@ -15,7 +15,7 @@ from tradewire.adapters.formats.signal_api import BadRequest
 from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Principal, Scope
 from tradewire.domain.errors import Rejected, TradewireError
-from tradewire.domain.signals import SignalStatus
+from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import new_id
 from tradewire.entrypoints.api import handover
 from tradewire.entrypoints.api.deps import (
@@ -115,7 +115,7 @@ async def execute_via_token(request: Request,
 def _one_order(c: Container, body: bytes) -> dict[str, Any] | None:
     """The body, when it is one order (not a batch, not an alert) the writer thread can store
     without asking the broker first (handover.py); None sends it the general way."""
-    if not (handover.takes_signals(c) and handover.takes_immediate(c)):
+    if not handover.takes_immediate(c):
         return None  # the orders sent here are all immediate
     try:
         raw = decode_json(body)
@@ -136,9 +136,7 @@ async def _via_token_handed_over(c: Container, access_token: str, raw: dict[str,
     def unit(uow: UnitOfWork) -> IngestResult:
         principal = capabilities.access_token_principal_in(uow, access_token, c.secrets)
         principal = _admitted(c, principal)
-        signal, _ = execution_api.parse_order(raw, now=c.deps.clock.now(),
-                                              route="signal.execute-via-token",
-                                              account_id=next(iter(principal.account_ids or ())))
+        signal = _token_order(c, raw, _token_account(principal))
         logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
         return storing(signal, principal, c.deps)(uow)
 
@@ -164,7 +162,7 @@ def _via_token(c: Container, access_token: str, body: bytes) -> Response:
     principal = _admitted(c, capabilities.principal_for_access_token(access_token, c.deps,
                                                                      c.secrets))
     data = decode_json(body)
-    account_id = next(iter(principal.account_ids or ()))
+    account_id = _token_account(principal)
     if not isinstance(data, list):
         status, item = _run_one(c, principal, account_id, data, ())
         return JSON(item, status)
@@ -185,13 +183,25 @@ def _run_one(c: Container, principal: Principal, account_id: str, raw: Any,
     if traderspost.looks_like_alert(raw):
         return _run_alert(c, principal, account_id, raw)
     try:
-        signal, _ = execution_api.parse_order(raw, now=c.deps.clock.now(),
-                                              route="signal.execute-via-token",
-                                              account_id=account_id, path=path)
+        signal = _token_order(c, raw, account_id, path)
         result = ingest_signal(signal, principal, c.deps)
     except (BadRequest, TradewireError) as exc:
         return _refused(exc)
     return _answered(result)
+
+
+def _token_account(principal: Principal) -> str:
+    """The one account an access token is for."""
+    return next(iter(principal.account_ids or ()))
+
+
+def _token_order(c: Container, raw: Any, account_id: str,
+                 path: tuple[str | int, ...] = ()) -> Signal:
+    """One order sent with an access token, for the token's account."""
+    signal, _ = execution_api.parse_order(raw, now=c.deps.clock.now(),
+                                          route="signal.execute-via-token",
+                                          account_id=account_id, path=path)
+    return signal
 
 
 def _refused(exc: BadRequest | TradewireError) -> tuple[int, dict[str, Any]]:

@@ -61,20 +61,13 @@ async def ingest(request: Request) -> Response:
     body = await request.body()
     c = container(request)
     key = request.headers.get("x-api-key")
-    # Stored by the process's writer thread when there is one; a body that does not parse
-    # goes the general way, which authenticates first.
-    caller = handover.caller(c, Headers({"x-api-key": key})) if key else None
-    signal = _parsed(c, body) if caller is not None else None
-    if caller is not None and signal is not None and handover.takes(c, signal):
-        return _answer(await handover.ingest(c, signal, caller), signal)
+    # Stored by the process's writer thread when there is one (this API reads the key alone).
+    handed = (await handover.stored(c, Headers({"x-api-key": key}), body, ingest_api.parse)
+              if key else None)
+    if handed is not None:
+        signal, result = handed
+        return _answer(result, signal)
     return await run_in_threadpool(_ingest, c, request.headers, body)
-
-
-def _parsed(c: Container, body: bytes) -> Signal | None:
-    try:
-        return ingest_api.parse(decode_json(body), now=c.deps.clock.now())
-    except Exception:
-        return None
 
 
 def _ingest(c: Container, headers: Headers, body: bytes) -> Response:

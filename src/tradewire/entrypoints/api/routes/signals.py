@@ -48,10 +48,10 @@ async def create_signal(request: Request) -> Response:
     body = await request.body()
     c = container(request)
     # An API key's signal is stored by the process's writer thread when there is one.
-    caller = handover.caller(c, request.headers)
-    signal = _parsed(c, body) if caller is not None else None
-    if caller is not None and signal is not None and handover.takes(c, signal):
-        return _answer(await handover.ingest(c, signal, caller), signal)
+    handed = await handover.stored(c, request.headers, body, signal_api.parse)
+    if handed is not None:
+        signal, result = handed
+        return _answer(result, signal)
     return await run_in_threadpool(_create, c, request.headers, body)
 
 
