@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from tradewire.entrypoints.api.redaction import RedactSecrets, redact
@@ -28,10 +29,20 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _orjson(event: dict[str, Any], default: Any = None, **_: Any) -> str:
+    return orjson.dumps(event, default=default).decode()
+
+
 def configure(fmt: str = "json", level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Route every logger (tradewire's, uvicorn's, the libraries') through one handler."""
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+    renderer: Any = (structlog.processors.JSONRenderer(serializer=_orjson) if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False))
+    # No line shows the caller's file and line, thread or process: the standard library need
+    # not look them up for every record (logging's documented optimisation switches).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     shared = [structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
               structlog.processors.TimeStamper(fmt="iso", utc=True), _context]
     formatter = structlog.stdlib.ProcessorFormatter(

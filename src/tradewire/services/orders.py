@@ -27,11 +27,10 @@ def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
     added: dict[str, Decimal] = {}
     out = []
     for index, spec in enumerate(specs):
-        uow.positions.lock(spec.account_id, spec.symbol, now)
+        position = uow.positions.lock(spec.account_id, spec.symbol, now)
         working = uow.orders.working_qty(spec.account_id, spec.symbol)
         if counts_toward_working(signal):
             working += added.get(spec.symbol, ZERO)
-        position = uow.positions.get(spec.account_id, spec.symbol)
         last = price_of(spec.symbol)
         order = entry_order(spec, order_id=new_id(), at=now, equity=equity,
                             last_price=last, working_qty=working, position=position)

@@ -118,9 +118,9 @@ def _exit(job: Job, deps: Deps) -> None:
         signal = uow.signals.get(job.signal_id)
         entry = uow.orders.get(job.payload["order_id"])
         assert signal is not None and entry is not None and signal.exit_rule is not None
-        uow.positions.lock(signal.account_id, signal.symbol, now)
+        position = uow.positions.lock(signal.account_id, signal.symbol, now)
         order = exit_order(signal, signal.exit_rule, entry=entry, order_id=new_id(), at=now,
-                           position=uow.positions.get(signal.account_id, signal.symbol))
+                           position=position)
         if order is None:
             _close(uow, job, JobStatus.DONE, "nothing left to close", deps)
             uow.commit()

@@ -249,9 +249,9 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
         order = apply_fill(order, fill)
         # Two processes recording fills of one symbol at once must not both read the old
         # position and each write their own sum (a lost update): the row is locked first.
-        uow.positions.lock(order.account_id, order.symbol, now)
+        held = uow.positions.lock(order.account_id, order.symbol, now)
         note_session_start(uow, order.account_id, now, deps.calendar)
-        position = position_after(uow.positions.get(order.account_id, order.symbol), fill)
+        position = position_after(held, fill)
         uow.positions.save(position, now)
         events.append(order_event(order, "OrderFilled", now, fill_id=fill.fill_id,
                                   qty=str(fill.qty), price=str(fill.price)))

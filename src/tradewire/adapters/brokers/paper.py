@@ -50,7 +50,8 @@ _DUE_LOCKED = _DUE.with_for_update().order_by(_po.created_at)
 _INSERT_FILL = t.paper_fills.insert()
 _MARKET = select(_pa.market).where(_pa.account_ref == bindparam("b_ref"))
 _CASH = select(_pa.cash).where(_pa.account_ref == bindparam("b_ref"))
-_CASH_FOR_UPDATE = _CASH.with_for_update()
+_ACCOUNT_FOR_UPDATE = select(_pa.cash, _pa.market).where(
+    _pa.account_ref == bindparam("b_ref")).with_for_update()
 _SET_CASH = update(t.paper_accounts).where(_pa.account_ref == bindparam("b_ref"))
 _SET_ORDER = update(t.paper_orders).where(_po.broker_order_id == bindparam("b_id"))
 _ORDER = select(t.paper_orders).where(_po.account_ref == bindparam("b_ref"),
@@ -63,6 +64,7 @@ _RESTING_BUYS = select(t.paper_orders).where(_po.account_ref == bindparam("b_ref
 _POSITIONS = select(_pp.symbol, _pp.qty).where(_pp.account_ref == bindparam("b_ref"))
 _HELD = select(_pp.qty).where(_pp.account_ref == bindparam("b_ref"),
                               _pp.symbol == bindparam("b_symbol"))
+_INSERT_POSITION = t.paper_positions.insert()
 _SET_POSITION = update(t.paper_positions).where(_pp.account_ref == bindparam("b_ref"),
                                                 _pp.symbol == bindparam("b_symbol"))
 
@@ -94,27 +96,29 @@ class PaperBroker:
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
         with self._write() as conn:
-            self._lock_account(conn, request.account_ref)
+            account = self._lock_account(conn, request.account_ref)
+            cash, market = (account.cash, account.market) if account is not None else (None, None)
             existing = self._order_row(conn, request.account_ref, request.client_order_id)
             if existing is not None:  # the same client_order_id again: the same order
                 return self._report(conn, existing)
             row = self._new_row(request)
-            row["status"], row["reason"] = self._admit(conn, request)
+            # Read once, for the buying-power check and the match on arrival.
+            quote = self._last_price(conn, request.symbol)
+            row["status"], row["reason"] = self._admit(conn, request, cash, quote)
             if request.oco_group is not None and self._group_filled(conn, request):
                 row["status"] = str(OrderStatus.CANCELED)
                 row["reason"] = "one-cancels-other: a linked order already filled"
-            market = self._market(conn, request.account_ref)
             if market is not None:
                 row.update(self._session_fields(request, market, row["created_at"]))
             conn.execute(_INSERT_ORDER, row)
             if row["status"] == str(OrderStatus.ACCEPTED):
-                self._arrive(conn, row, market)
-            return self._report(conn, self._order_row(conn, request.account_ref,
-                                                      request.client_order_id))
+                self._arrive(conn, row, market, quote)
+            # `row` holds every column the report reads, kept current by _set.
+            return self._report(conn, row)
 
-    def _arrive(self, conn: Connection, row: dict[str, Any], market: str | None) -> None:
+    def _arrive(self, conn: Connection, row: dict[str, Any], market: str | None,
+                price: Decimal | None) -> None:
         """The first look at a new order: match it now if it may trade and a price is known."""
-        price = self._last_price(conn, row["symbol"])
         if self._may_trade(row, market, row["created_at"]) and price is not None:
             self._match(conn, row, price, on_arrival=True)
         elif row["time_in_force"] in (str(TimeInForce.IOC), str(TimeInForce.FOK)):
@@ -256,7 +260,10 @@ class PaperBroker:
 
     # ---- the book -----------------------------------------------------------------------
 
-    def _admit(self, conn: Connection, r: OrderRequest) -> tuple[str, str | None]:
+    def _admit(self, conn: Connection, r: OrderRequest, cash: Decimal | None,
+               quote: Decimal | None) -> tuple[str, str | None]:
+        """Accept or reject a new order; `cash` is the account's (None: no such account),
+        `quote` the symbol's last price."""
         if r.qty <= 0:
             return str(OrderStatus.REJECTED), "quantity must be positive"
         if r.order_type.needs_limit_price and r.limit_price is None:
@@ -266,20 +273,20 @@ class PaperBroker:
         if r.extended_hours and (r.order_type is not OrderType.LIMIT
                                  or r.time_in_force is not TimeInForce.DAY):
             return str(OrderStatus.REJECTED), "extended hours takes only day limit orders"
-        cash = self._cash(conn, r.account_ref, missing=None)
         if cash is None:
             return str(OrderStatus.REJECTED), "unknown paper account"
-        need = self._cash_needed(conn, r)
+        need = self._cash_needed(conn, r, quote)
         if need is not None and need > self._buying_power(conn, r.account_ref, cash):
             return str(OrderStatus.REJECTED), "insufficient buying power"
         return str(OrderStatus.ACCEPTED), None
 
-    def _cash_needed(self, conn: Connection, r: OrderRequest) -> Decimal | None:
+    def _cash_needed(self, conn: Connection, r: OrderRequest, quote: Decimal | None
+                     ) -> Decimal | None:
         held = self._held(conn, r.account_ref, r.symbol)
         opening = r.qty - max(held, ZERO) if r.side is Side.SELL else r.qty - max(-held, ZERO)
         if opening <= 0:
             return None  # only reduces a position
-        price = r.limit_price or r.stop_price or self._last_price(conn, r.symbol)
+        price = r.limit_price or r.stop_price or quote
         if price is None:
             return None  # priced at the fill; the fill re-checks nothing (documented)
         notional = opening * self.model.market_price(r.side, price)
@@ -308,13 +315,15 @@ class PaperBroker:
               at: datetime) -> None:
         side = Side(row["side"])
         fee = self.model.fee(qty, price)
-        self._lock_account(conn, row["account_ref"])  # cash is read, then written back
+        account = self._lock_account(conn, row["account_ref"])  # cash read, then written back
+        assert account is not None, "a paper order of an account that is gone"
+        cash = account.cash
         conn.execute(_INSERT_FILL, dict(
             fill_id=new_id(), broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
             price=price, fee=fee, filled_at=at))
         self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty)
-        cash = self._cash(conn, row["account_ref"]) - side.sign * qty * price - fee
+        cash = cash - side.sign * qty * price - fee
         conn.execute(_SET_CASH, {"b_ref": row["account_ref"], "cash": cash})
         self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
                   filled_qty=row["filled_qty"] + qty)
@@ -383,9 +392,10 @@ class PaperBroker:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(7265626)"))
 
-    def _lock_account(self, conn: Connection, ref: str) -> None:
-        """Serialise one account's orders across processes (PostgreSQL; SQLite locks the file)."""
-        conn.execute(_CASH_FOR_UPDATE, {"b_ref": ref})
+    def _lock_account(self, conn: Connection, ref: str) -> Any:
+        """Serialise one account's orders across processes (PostgreSQL; SQLite locks the file);
+        the account's cash and market, None when there is no such account."""
+        return conn.execute(_ACCOUNT_FOR_UPDATE, {"b_ref": ref}).first()
 
     def _cash(self, conn: Connection, ref: str, missing: Decimal | None = ZERO) -> Any:
         cash = conn.execute(_CASH, {"b_ref": ref}).scalar_one_or_none()
@@ -415,10 +425,12 @@ class PaperBroker:
         return conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}).scalar_one_or_none() or ZERO
 
     def _move_position(self, conn: Connection, ref: str, symbol: str, delta: Decimal) -> None:
-        qty = self._held(conn, ref, symbol) + delta
-        if not insert_ignore(conn, t.paper_positions, {"account_ref": ref, "symbol": symbol,
-                                                       "qty": qty}):
-            conn.execute(_SET_POSITION, {"b_ref": ref, "b_symbol": symbol, "qty": qty})
+        # The account's row is locked (_fill): nobody moves this position in between.
+        held = conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}).scalar_one_or_none()
+        if held is None:
+            conn.execute(_INSERT_POSITION, {"account_ref": ref, "symbol": symbol, "qty": delta})
+        else:
+            conn.execute(_SET_POSITION, {"b_ref": ref, "b_symbol": symbol, "qty": held + delta})
 
     def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
         return last_price(conn, symbol)

@@ -125,9 +125,7 @@ _WORKING = select(_o.side, _o.qty, _o.filled_qty).where(
     _o.exit_leg.is_(None), _o.status.in_([str(s) for s in OPEN_STATUSES]))
 _POSITION = select(t.positions).where(t.positions.c.account_id == bindparam("b_account"),
                                       t.positions.c.symbol == bindparam("b_symbol"))
-_POSITION_LOCK = select(t.positions.c.qty).where(
-    t.positions.c.account_id == bindparam("b_account"),
-    t.positions.c.symbol == bindparam("b_symbol")).with_for_update()
+_POSITION_LOCK = _POSITION.with_for_update()
 _POSITION_UPDATE = update(t.positions).where(
     t.positions.c.account_id == bindparam("b_account"),
     t.positions.c.symbol == bindparam("b_symbol"))
@@ -172,12 +170,24 @@ class UserRepo(_Repo):
 
 
 class AccountRepo(_Repo):
+    """Accounts, read once per unit of work: an account's row never changes once written (a
+    fill's unit asks for its account three times)."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self._read: dict[str, Account] = {}
+
     def add(self, account: Account) -> None:
         self.conn.execute(_INSERT[t.accounts], asdict(account))
 
     def get(self, account_id: str) -> Account | None:
-        row = self.conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
-        return Account(**row._mapping) if row else None
+        account = self._read.get(account_id)
+        if account is None:
+            row = self.conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
+            if row is None:
+                return None
+            account = self._read[account_id] = Account(**row._mapping)
+        return account
 
     def list(self, user_id: str | None, account_ids: Sequence[str] | None, page: Page
              ) -> list[Account]:
@@ -469,29 +479,43 @@ class FillRepo(_Repo):
 
 class PositionRepo(_Repo):
     def get(self, account_id: str, symbol: str) -> Position:
-        row = self.conn.execute(_POSITION, {"b_account": account_id, "b_symbol": symbol}).first()
-        if row is None:
-            return Position(account_id=account_id, symbol=symbol)
-        m = dict(row._mapping)
-        m.pop("updated_at")
-        return Position(**m)
+        return self._read(_POSITION, account_id, symbol) or Position(account_id=account_id,
+                                                                      symbol=symbol)
 
-    def lock(self, account_id: str, symbol: str, at: datetime) -> None:
-        """Serialise orders on one account and symbol until commit (rows locked on PostgreSQL)."""
+    def lock(self, account_id: str, symbol: str, at: datetime) -> Position:
+        """Serialise orders on one account and symbol until commit (rows locked on PostgreSQL);
+        the position as locked. A position never held gets its (flat) row first, so that there
+        is a row to lock."""
+        held = self._read(_POSITION_LOCK, account_id, symbol)
+        if held is not None:
+            return held
         insert_ignore(self.conn, t.positions, {
             "account_id": account_id, "symbol": symbol, "qty": Decimal(0),
             "avg_entry_price": Decimal(0), "realized_pnl": Decimal(0), "updated_at": at})
-        self.conn.execute(_POSITION_LOCK, {"b_account": account_id, "b_symbol": symbol})
+        held = self._read(_POSITION_LOCK, account_id, symbol)
+        assert held is not None
+        return held
 
     def save(self, p: Position, at: datetime) -> None:
+        """Write the position: an update of its row (there is one once it was locked), else
+        an insert."""
         if p.qty == 0:  # one spelling of flat ("0", not "0.000000"), so SQL can filter it
             p = replace(p, qty=Decimal(0), avg_entry_price=Decimal(0))
-        values = {**asdict(p), "updated_at": at}
-        if not insert_ignore(self.conn, t.positions, values):
-            self.conn.execute(_POSITION_UPDATE, {
-                "b_account": p.account_id, "b_symbol": p.symbol, "qty": p.qty,
-                "avg_entry_price": p.avg_entry_price, "realized_pnl": p.realized_pnl,
-                "updated_at": at})
+        values = {"qty": p.qty, "avg_entry_price": p.avg_entry_price,
+                  "realized_pnl": p.realized_pnl, "updated_at": at}
+        update = {"b_account": p.account_id, "b_symbol": p.symbol, **values}
+        if self.conn.execute(_POSITION_UPDATE, update).rowcount == 1:
+            return
+        if not insert_ignore(self.conn, t.positions, {**asdict(p), "updated_at": at}):
+            self.conn.execute(_POSITION_UPDATE, update)  # inserted in between by another
+
+    def _read(self, stmt: Any, account_id: str, symbol: str) -> Position | None:
+        row = self.conn.execute(stmt, {"b_account": account_id, "b_symbol": symbol}).first()
+        if row is None:
+            return None
+        m = dict(row._mapping)
+        m.pop("updated_at")
+        return Position(**m)
 
     def list(self, account_ids: Sequence[str] | None, page: Page, open_only: bool = True
              ) -> list[Position]:

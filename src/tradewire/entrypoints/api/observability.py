@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tradewire.bootstrap import Container
 from tradewire.services import logcontext, metrics
 
+_MAX_SERIES = 4096
 _SANE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 # The front doors signals come in through (route templates).
 SIGNAL_ROUTES = frozenset({
@@ -87,13 +88,16 @@ class Observe:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled series each (method, route, status) moves, looked up once.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        text = given.decode("latin-1")
+        request_id = text if _SANE_ID.match(text) else uuid.uuid4().hex
         logcontext.bind(request_id=request_id)
         status = 500
         started = time.perf_counter()
@@ -110,10 +114,22 @@ class Observe:
             await self.app(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
-            if route in SIGNAL_ROUTES and scope["method"] == "POST":
-                self.metrics.signals.labels(route, _outcome(status)).inc()
+            key = (scope["method"], route, status)
+            series = self._series.get(key) or self._labelled(key)
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
+            if series[2] is not None:
+                series[2].inc()
+
+    def _labelled(self, key: tuple[str, str, int]) -> tuple[Any, Any, Any]:
+        method, route, status = key
+        m = self.metrics
+        signals = (m.signals.labels(route, _outcome(status))
+                   if route in SIGNAL_ROUTES and method == "POST" else None)
+        series = (m.requests.labels(method, route, str(status)), m.latency.labels(route), signals)
+        if len(self._series) < _MAX_SERIES:  # routes are templates: a few hundred at most
+            self._series[key] = series
+        return series
 
 
 def _outcome(status: int) -> str:

@@ -12,7 +12,14 @@ _PATTERNS = (
 )
 
 
+# Where any of the patterns could start: one scan of a line that holds no secret (nearly
+# every line) instead of one substitution per pattern.
+_ANY = re.compile(r"/signal/execute-via-token/|encoded_token=|\btw(?:at|et|p)?_")
+
+
 def redact(text: str) -> str:
+    if _ANY.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -1,0 +1,87 @@
+"""The SQL a signal costs: a budget of statements per signal on the hot paths.
+
+Each statement is tens of microseconds of Python in the driver and SQLAlchemy before the
+database sees it, and a round trip on PostgreSQL; on this kind of machine they are most of an
+immediate signal's time (docs/performance.md). The budgets are what the paths take today: a
+change that adds a statement to every signal has to say so here. The count is of statements
+sent while one signal is handled (its request, the writer's unit, the paper venue's
+transaction, the report recorded and the answer's read), after a first signal of the same
+kind has created the rows every later one finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from tests.support import Caller
+from tradewire.bootstrap import Container
+from tradewire.services.ports import Tick
+from tradewire.services.ticks import apply_ticks
+
+# (database, executeMode) -> most statements one signal may send.
+BUDGET = {
+    ("sqlite", "pending"): 5,
+    ("sqlite", "immediate"): 44,
+    ("postgres", "pending"): 5,
+    ("postgres", "immediate"): 44,
+}
+
+
+class Recorder:
+    """The statements sent while `on` (threads of the background worker aside)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self._recording = threading.Event()
+
+    def __call__(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        if self._recording.is_set() and not threading.current_thread().name.startswith(
+                ("tradewire-worker", "tradewire-notify")):
+            self.sent.append(statement)
+
+    @contextlib.contextmanager
+    def on(self) -> Iterator[None]:
+        self._recording.set()
+        try:
+            yield
+        finally:
+            self._recording.clear()
+
+    def sql(self) -> list[str]:
+        """Everything but transaction and savepoint control."""
+        return [s for s in self.sent if not s.startswith(("BEGIN", "SAVEPOINT", "RELEASE"))]
+
+
+@pytest.fixture
+def recorder(container: Container) -> Iterator[Recorder]:
+    r = Recorder()
+    event.listen(container.db.engine, "before_cursor_execute", r)
+    yield r
+    event.remove(container.db.engine, "before_cursor_execute", r)
+
+
+@pytest.mark.parametrize("mode", ["pending", "immediate"])
+def test_one_signal_stays_within_its_statement_budget(
+        mode: str, db_kind: str, client: httpx.Client, alice: Caller, container: Container,
+        recorder: Recorder) -> None:
+    apply_ticks([Tick("AAPL", Decimal(100), container.deps.clock.now())], container.deps)
+    body = {"symbol": "AAPL", "action": "openLong", "accountId": alice.account_id,
+            "quantity": 1, "executeMode": mode}
+    first = client.post("/api/v1/signals", json={**body, "sourceId": "first"},
+                        headers=alice.headers)
+    assert first.status_code == 201, first.text
+    with recorder.on():
+        r = client.post("/api/v1/signals", json={**body, "sourceId": "second"},
+                        headers=alice.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["signal"]["status"] == ("pending" if mode == "pending" else "executed")
+    sql = recorder.sql()
+    print(f"{db_kind} {mode}: {len(sql)} statements")
+    assert len(sql) <= BUDGET[(db_kind, mode)], "\n".join(sql)
