@@ -28,9 +28,9 @@ from tradewire.services.ticks import apply_ticks
 # (database, executeMode) -> most statements one signal may send.
 BUDGET = {
     ("sqlite", "pending"): 5,
-    ("sqlite", "immediate"): 44,
+    ("sqlite", "immediate"): 41,
     ("postgres", "pending"): 5,
-    ("postgres", "immediate"): 44,
+    ("postgres", "immediate"): 41,
 }
 
 

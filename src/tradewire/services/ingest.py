@@ -90,8 +90,11 @@ def storing(signal: Signal, principal: Principal | Caller, deps: Deps, *,
         caller = principal(uow) if callable(principal) else principal
         result = _store(signal, caller, uow, deps, equity)
         if result.outcome is not Outcome.DUPLICATE:
+            # A claimed order is sent as soon as this commits: submitted_at is the claim's.
+            submitted_at = result.signal.created_at if result.claimed else None
             uow.timings.mark(result.signal.id, received_at=received_at or result.signal.created_at,
-                             decided_at=deps.clock.now(), alert_at=alert_at)
+                             decided_at=deps.clock.now(), alert_at=alert_at,
+                             submitted_at=submitted_at)
         if result.outcome is Outcome.CREATED and on_stored is not None:
             on_stored(uow, result.signal, deps.clock.now())
         return result
@@ -177,8 +180,8 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
             events.append(order_event(order, "OrderCreated", now))
     _add_jobs(signal, uow, now)
     _add_protection(signal, uow, now)
+    claimed = frozenset(o.id for o in orders if claim_stored(uow, o, account, deps, now, events))
     uow.audit.add_many(events)
-    claimed = frozenset(o.id for o in orders if claim_stored(uow, o, account, deps, now))
     return IngestResult(signal, Outcome.CREATED, orders[0] if orders else None,
                         orders=tuple(orders), account=account, claimed=claimed)
 

@@ -93,18 +93,18 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Orde
 
 
 def claim_stored(uow: UnitOfWork, order: Order, account: Account, deps: Deps,
-                 now: datetime) -> bool:
+                 now: datetime, events: list[AuditEvent]) -> bool:
     """Inside the transaction that stores `order`: take its submit lease for this request, so
     no second commit is needed before the broker call. False when it must wait for the open
-    (the ordinary submit path then holds it or lets it expire)."""
+    (the ordinary submit path then holds it or lets it expire). The claim's audit event goes
+    into `events`, for the caller to add with the rest of the unit's; its stage time
+    (`submitted_at`, `now`) is the caller's to mark as well."""
     if _waits_for_open(order, account.market, deps, now):
         return False
     if not uow.orders.claim(order.id, reservation(order, deps), now, now + deps.lease):
         return False
-    uow.audit.add(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
+    events.append(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
                               from_status="new"))
-    if order.signal_id is not None:
-        uow.timings.mark(order.signal_id, submitted_at=now)
     return True
 
 

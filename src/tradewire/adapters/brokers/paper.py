@@ -112,15 +112,15 @@ class PaperBroker:
                 row.update(self._session_fields(request, market, row["created_at"]))
             conn.execute(_INSERT_ORDER, row)
             if row["status"] == str(OrderStatus.ACCEPTED):
-                self._arrive(conn, row, market, quote)
+                self._arrive(conn, row, market, quote, account)
             # `row` holds every column the report reads, kept current by _set.
             return self._report(conn, row)
 
     def _arrive(self, conn: Connection, row: dict[str, Any], market: str | None,
-                price: Decimal | None) -> None:
+                price: Decimal | None, account: Any) -> None:
         """The first look at a new order: match it now if it may trade and a price is known."""
         if self._may_trade(row, market, row["created_at"]) and price is not None:
-            self._match(conn, row, price, on_arrival=True)
+            self._match(conn, row, price, on_arrival=True, account=account)
         elif row["time_in_force"] in (str(TimeInForce.IOC), str(TimeInForce.FOK)):
             # ioc and fok never rest: no price or no trading now means cancel.
             self._set(conn, row, status=str(OrderStatus.CANCELED),
@@ -293,7 +293,7 @@ class PaperBroker:
         return notional + self.model.fee(opening, price)
 
     def _match(self, conn: Connection, row: dict[str, Any], price: Decimal, *,
-               on_arrival: bool, at: datetime | None = None) -> bool:
+               on_arrival: bool, at: datetime | None = None, account: Any = None) -> bool:
         working = Working(side=Side(row["side"]), order_type=OrderType(row["order_type"]),
                           qty=row["qty"] - row["filled_qty"],
                           time_in_force=TimeInForce(row["time_in_force"]),
@@ -308,14 +308,17 @@ class PaperBroker:
                 self._set(conn, row, triggered=True)
             return False
         assert verdict.price is not None
-        self._fill(conn, row, working.qty, verdict.price, at or self._clock.now())
+        self._fill(conn, row, working.qty, verdict.price, at or self._clock.now(), account)
         return True
 
     def _fill(self, conn: Connection, row: dict[str, Any], qty: Decimal, price: Decimal,
-              at: datetime) -> None:
+              at: datetime, account: Any = None) -> None:
+        """Fill the order; `account` is its account's row when this transaction locked it
+        already (and nothing moved its cash since), else it is locked and read here."""
         side = Side(row["side"])
         fee = self.model.fee(qty, price)
-        account = self._lock_account(conn, row["account_ref"])  # cash read, then written back
+        if account is None:
+            account = self._lock_account(conn, row["account_ref"])  # cash read, written back
         assert account is not None, "a paper order of an account that is gone"
         cash = account.cash
         conn.execute(_INSERT_FILL, dict(
