@@ -71,6 +71,9 @@ def price_problems(kind: OrderType, spelled: str, limit_price: Decimal | None,
                    stop_price: Decimal | None, *, limit_name: str, stop_name: str,
                    stop_limit_name: str) -> list[dict[str, Any]]:
     """Each order type's prices, in one dialect's words: required ones and ignored ones."""
+    if (kind.needs_limit_price == (limit_price is not None)
+            and kind.needs_stop_price == (stop_price is not None)):
+        return []  # the prices the type needs, and no others (every signal that is accepted)
     rules = (
         (not kind.needs_limit_price or limit_price is not None,
          f"{limit_name} is required for {spelled} orders", limit_name),

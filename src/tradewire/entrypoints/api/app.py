@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 import tradewire
 from tradewire.bootstrap import Container
@@ -44,6 +46,7 @@ def create_app(container: Container) -> FastAPI:
                    risk, notifications):
         app.include_router(module.router)
     web.install(app)
+    _plain_front_door(app)
 
     _hoist_schema_definitions(app)
 
@@ -68,6 +71,28 @@ def create_app(container: Container) -> FastAPI:
     observability.install(app, container)  # outermost: ids and counts for shed requests too
     redaction.install()
     return app
+
+
+def _plain_front_door(app: FastAPI) -> None:
+    """POST /api/v1/signals, the busiest way in, is also served by a plain Starlette route
+    placed first: the same endpoint (it takes the request and nothing else), without FastAPI
+    solving its dependencies on every request (the query string parsed, the parameters
+    validated: about 7% of a `pending` signal's CPU in the ingest profile). Its errors go
+    through the same application-wide handlers; the declared route keeps its OpenAPI
+    description and answers the other methods of the path."""
+    app.router.routes.insert(0, _PlainRoute("/api/v1/signals", signals.create_signal,
+                                            methods=["POST"], include_in_schema=False))
+
+
+class _PlainRoute(Route):
+    """A Starlette route that names itself in the scope as FastAPI's do (the request metrics
+    label requests by the matched route's path)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
 
 
 def _hoist_schema_definitions(app: FastAPI) -> None:
