@@ -57,6 +57,9 @@ def test_requests_past_the_bound_get_503_with_retry_after_and_reach_nothing() ->
     'POST /signal/execute-via-token/twat_abcdefghijklmnop HTTP/1.1" 201',
     "POST /signal/post-execute-via-encoded-token?encoded_token=twet_secretsecret HTTP/1.1",
     "X-API-Key tw_1234abcd_zzzzzzzzzzzzzzzzzz used",
+    # All three in one line: finding the first must not stop the others being masked.
+    "GET /signal/execute-via-token/twat_abcdefghijklmnop?encoded_token=twet_secretsecret "
+    "key=tw_1234abcd_zzzzzzzzzzzzzzzzzz",
 ])
 def test_secrets_are_masked_in_log_text(line: str) -> None:
     masked = redact(line)

@@ -400,9 +400,8 @@ class PaperBroker:
         the account's cash and market, None when there is no such account."""
         return conn.execute(_ACCOUNT_FOR_UPDATE, {"b_ref": ref}).first()
 
-    def _cash(self, conn: Connection, ref: str, missing: Decimal | None = ZERO) -> Any:
-        cash = conn.execute(_CASH, {"b_ref": ref}).scalar_one_or_none()
-        return missing if cash is None else cash
+    def _cash(self, conn: Connection, ref: str) -> Any:
+        return conn.execute(_CASH, {"b_ref": ref}).scalar_one_or_none() or ZERO
 
     def _buying_power(self, conn: Connection, ref: str, cash: Decimal) -> Decimal:
         """Cash, less what resting buys reserve, less twice the value of open shorts: their
@@ -425,11 +424,17 @@ class PaperBroker:
         return {symbol: qty for symbol, qty in conn.execute(_POSITIONS, {"b_ref": ref})}
 
     def _held(self, conn: Connection, ref: str, symbol: str) -> Decimal:
-        return conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}).scalar_one_or_none() or ZERO
+        return self._position_row_qty(conn, ref, symbol) or ZERO
+
+    def _position_row_qty(self, conn: Connection, ref: str, symbol: str) -> Decimal | None:
+        """The position's quantity, None when it has no row yet."""
+        qty: Decimal | None = conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}
+                                           ).scalar_one_or_none()
+        return qty
 
     def _move_position(self, conn: Connection, ref: str, symbol: str, delta: Decimal) -> None:
         # The account's row is locked (_fill): nobody moves this position in between.
-        held = conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}).scalar_one_or_none()
+        held = self._position_row_qty(conn, ref, symbol)
         if held is None:
             conn.execute(_INSERT_POSITION, {"account_ref": ref, "symbol": symbol, "qty": delta})
         else:
