@@ -21,6 +21,14 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A database at the newest migration, as a first start leaves it."""
+    with database_url(db_kind, tmp_path, migrated=True) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it, not even the migrations' tables."""
     with database_url(db_kind, tmp_path) as url:
         yield url
 

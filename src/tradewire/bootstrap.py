@@ -121,6 +121,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = 
     if migrate_db and role == "all":
         load_armed(deps)
     return Container(settings=settings, db=db, deps=deps,
-                     secrets=SecretBox(settings.resolved_secret_key()), paper=paper,
+                     secrets=SecretBox(settings.resolved_secret_key(),
+                                       **settings.password_hash.model_dump()),
+                     paper=paper,
                      wake_event=wake_event, role=role,
                      writer=BatchWriter(db) if role != "worker" else None)

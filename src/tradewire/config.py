@@ -7,7 +7,7 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tradewire.adapters.notify import NotificationSettings
@@ -20,6 +20,23 @@ class PaperSettings(BaseModel):
     # Exit plans rest their stop (and take-profit) as orders here; false simulates a venue
     # without such orders, so every exit is emulated by the trigger engine.
     native_exits: bool = True
+
+
+class PasswordHashSettings(BaseModel):
+    """argon2id's cost for user passwords (RFC 9106's second recommended profile by default:
+    three passes over 64 MiB, four lanes). A small machine may lower it; hashes made under
+    other costs still verify, since each hash carries its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    time_cost: int = Field(default=3, ge=1)
+    memory_kib: int = Field(default=65_536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_memory(self) -> PasswordHashSettings:
+        if self.memory_kib < 8 * self.parallelism:  # argon2's own floor
+            raise ValueError("memory_kib must be at least 8 per lane (8 x parallelism)")
+        return self
 
 
 class MarketDataSettings(BaseModel):
@@ -65,6 +82,7 @@ class Settings(BaseSettings):
     # Fernet keys sealing broker credentials, comma separated, the first one sealing. Unset:
     # the keys file in the data dir (created on first use, 0600), which rotation rewrites.
     credential_keys: SecretStr | None = None
+    password_hash: PasswordHashSettings = PasswordHashSettings()
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'tradewire.db').resolve()}"

@@ -96,7 +96,8 @@ def _first_release_rows(url: str) -> None:
 
 
 def test_the_first_releases_data_survives_the_upgrade_and_trades_on(
-        db_url: str, tmp_path: Path, clock: ManualClock) -> None:
+        empty_db_url: str, tmp_path: Path, clock: ManualClock) -> None:
+    db_url = empty_db_url
     _first_release_rows(db_url)
     c = make_container(db_url, tmp_path / "data", clock)  # upgrades to head
     try:

@@ -22,11 +22,15 @@ KEY_PREFIX = "tw_"
 
 
 class SecretBox:
-    def __init__(self, secret_key: bytes, *, token_ttl: timedelta = timedelta(hours=12)) -> None:
+    def __init__(self, secret_key: bytes, *, token_ttl: timedelta = timedelta(hours=12),
+                 time_cost: int = 3, memory_kib: int = 65_536, parallelism: int = 4) -> None:
+        """The last three: argon2id's cost for new password hashes (a hash made under other
+        costs still verifies: each carries its own)."""
         self._key = hashlib.sha256(b"tradewire-api-key:" + secret_key).digest()
         self._jwt_key = hashlib.sha256(b"tradewire-jwt:" + secret_key).digest()
         self._ttl = token_ttl
-        self._argon = PasswordHasher()
+        self._argon = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                                     parallelism=parallelism)
 
     def new_api_key(self) -> tuple[str, str]:
         prefix = KEY_PREFIX + secrets.token_hex(4)

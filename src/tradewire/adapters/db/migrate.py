@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from tradewire.adapters.db.engine import Database
 
@@ -19,7 +22,26 @@ def alembic_config(db: Database) -> Config:
     return cfg
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration's revision (read from the scripts once per process)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at; None when it holds no migrations yet."""
+    try:
+        with db.engine.connect().execution_options(tw_write=False) as conn:  # a reader
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except DBAPIError:  # no alembic_version table: an empty database
+        return None
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
+    if revision == "head" and current_revision(db) == head_revision():
+        return  # nothing to apply: every process start and CLI command skips Alembic's run
     cfg = alembic_config(db)
     with db.writing(), db.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
