@@ -27,6 +27,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from tradewire.adapters.db.engine import Database, enter_writer, leave_writer
 from tradewire.adapters.db.group_commit import Batch, GroupCommit
 from tradewire.adapters.db.uow import SqlUnitOfWork
@@ -34,7 +36,6 @@ from tradewire.adapters.db.uow import SqlUnitOfWork
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ALONE_THREADS = 2  # writer threads on PostgreSQL (SQLite: one)
 Unit = Callable[[Any], T]  # given the unit of work (SqlUnitOfWork), returns what the caller awaits
 _STOP = object()
 
@@ -69,8 +70,9 @@ class BatchWriter:
     in an order of their own should be handed to it (see entrypoints/api/handover.py). Two
     processes' batches that each insert the same two new keys in opposite orders (the same
     two signals sent to both at the same instant, crossed) wait on each other until
-    PostgreSQL ends one of the statements (deadlock detection, 1 s): that unit fails, the
-    rest of its batch commits.
+    PostgreSQL ends one of the statements (deadlock detection, 1 s): the units before that
+    one commit, releasing their locks, and that unit runs again at the head of a new batch,
+    where it waits for the other batch and then finds what it wrote.
     """
 
     def __init__(self, db: Database, *, max_units: int = 64) -> None:
@@ -171,6 +173,15 @@ class BatchWriter:
                     if not job.start():
                         continue  # the request went away before its turn: nothing stored
                     value, batch, error = self._one(job)
+                    if batch is None and deadlocked(error):
+                        # Chosen by PostgreSQL to end a deadlock with another transaction
+                        # (another process's batch, waiting on rows this batch holds): commit
+                        # the units before it, so their locks go, then run it again at the
+                        # head of a new batch, where it waits for that transaction instead.
+                        log.warning("a write unit ended a deadlock; written again after the "
+                                    "units before it")
+                        group.flush_open()
+                        value, batch, error = self._one(job)
                     if batch is None:
                         answers.append((job, None, error))
                     else:
@@ -207,6 +218,12 @@ class BatchWriter:
         if batch is None:  # SQLite dropped the transaction under it
             return None, None, RuntimeError("the shared write transaction was rolled back")
         return value, batch, None
+
+
+def deadlocked(error: BaseException | None) -> bool:
+    """PostgreSQL ended the statement to break a deadlock (SQLSTATE 40P01)."""
+    return (isinstance(error, DBAPIError)
+            and getattr(error.orig, "sqlstate", None) == "40P01")
 
 
 def _answer(answers: list[tuple[_Job, Any, BaseException | None]]) -> None:
