@@ -27,10 +27,10 @@ from tradewire.services.ticks import apply_ticks
 
 # (database, executeMode) -> most statements one signal may send.
 BUDGET = {
-    ("sqlite", "pending"): 5,
-    ("sqlite", "immediate"): 41,
-    ("postgres", "pending"): 5,
-    ("postgres", "immediate"): 41,
+    ("sqlite", "pending"): 4,
+    ("sqlite", "immediate"): 40,
+    ("postgres", "pending"): 4,
+    ("postgres", "immediate"): 40,
 }
 
 

@@ -95,10 +95,21 @@ def principal_for_key(plaintext: str, deps: Deps, secrets: Secrets) -> Principal
         return principal_in(uow, plaintext, secrets)
 
 
-def principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets) -> Principal | None:
+def principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets, *,
+                 account_id: str | None = None) -> Principal | None:
     """The holder of API key `plaintext`, read in `uow`: a write unit that stores what the key
-    asks for reads it in the same transaction (no read transaction of its own)."""
-    found = uow.keys.with_owner_admin(secrets.hash_api_key(plaintext))
+    asks for reads it in the same transaction (no read transaction of its own). With
+    `account_id` (the account the request names, which the unit reads next), that account is
+    read in the same statement and kept by `uow.accounts`; whether the key may use it is
+    still `load_account`'s question."""
+    key_hash = secrets.hash_api_key(plaintext)
+    if account_id is None:
+        found = uow.keys.with_owner_admin(key_hash)
+    else:
+        with_account = uow.keys.with_owner_admin_and_account(key_hash, account_id)
+        found = with_account[:2] if with_account is not None else None
+        if with_account is not None and with_account[2] is not None:
+            uow.accounts.remember(with_account[2])
     if found is None or found[0].revoked_at is not None:
         return None
     key, is_admin = found

@@ -45,8 +45,9 @@ class IngestResult:
 
 
 OnStored = Callable[[UnitOfWork, Signal, datetime], None]
-# Who sends the signal, read inside the unit that stores it (raises when the caller may not).
-Caller = Callable[[UnitOfWork], Principal]
+# Who sends the signal, read inside the unit that stores it (raises when the caller may not),
+# given the unit and the account the signal names (which may be read in the same statement).
+Caller = Callable[[UnitOfWork, str], Principal]
 
 
 def ingest_signal(signal: Signal, principal: Principal | Caller, deps: Deps, *,
@@ -87,7 +88,7 @@ def storing(signal: Signal, principal: Principal | Caller, deps: Deps, *,
         raise ValueError("a percent-of-equity signal needs the account's equity first")
 
     def unit(uow: UnitOfWork) -> IngestResult:
-        caller = principal(uow) if callable(principal) else principal
+        caller = principal(uow, signal.account_id) if callable(principal) else principal
         result = _store(signal, caller, uow, deps, equity)
         if result.outcome is not Outcome.DUPLICATE:
             # A claimed order is sent as soon as this commits: submitted_at is the claim's.
@@ -144,7 +145,7 @@ def _equity(signal: Signal, principal: Principal | Caller, deps: Deps
             ) -> tuple[Principal, Decimal]:
     """The caller (resolved here when deferred) and the equity of the signal's account."""
     with deps.uow(write=False) as uow:
-        caller = principal(uow) if callable(principal) else principal
+        caller = principal(uow, signal.account_id) if callable(principal) else principal
         account = load_account(uow, signal.account_id, caller)
     return caller, deps.brokers.for_account(account).account(account.id).equity
 

@@ -88,6 +88,15 @@ _KEY_AND_ADMIN_BY_HASH = (
     select(t.api_keys, t.users.c.is_admin.label("owner_is_admin"))
     .join(t.users, t.users.c.id == t.api_keys.c.user_id)
     .where(t.api_keys.c.key_hash == bindparam("key_hash")))
+# The same, and the account a signal names (when there is one), labelled `account__<column>`:
+# the unit storing the signal asks for that account next.
+_ACCOUNT_PREFIX = "account__"
+_KEY_ADMIN_AND_ACCOUNT = (
+    select(t.api_keys, t.users.c.is_admin.label("owner_is_admin"),
+           *(c.label(_ACCOUNT_PREFIX + c.name) for c in t.accounts.c))
+    .join(t.users, t.users.c.id == t.api_keys.c.user_id)
+    .outerjoin(t.accounts, t.accounts.c.id == bindparam("account_id"))
+    .where(t.api_keys.c.key_hash == bindparam("key_hash")))
 
 
 _o = t.orders.c
@@ -180,6 +189,10 @@ class AccountRepo(_Repo):
     def add(self, account: Account) -> None:
         self.conn.execute(_INSERT[t.accounts], asdict(account))
 
+    def remember(self, account: Account) -> None:
+        """An account read with another row (the key that names it): not read again."""
+        self._read[account.id] = account
+
     def get(self, account_id: str) -> Account | None:
         account = self._read.get(account_id)
         if account is None:
@@ -215,9 +228,26 @@ class ApiKeyRepo(_Repo):
         """The key and whether its owner is an admin, or None when the key or its owner is
         unknown: what authenticating a request needs, in one statement."""
         row = self.conn.execute(_KEY_AND_ADMIN_BY_HASH, {"key_hash": key_hash}).first()
+        return self._key_and_admin(dict(row._mapping)) if row is not None else None
+
+    def with_owner_admin_and_account(self, key_hash: str, account_id: str
+                                     ) -> tuple[ApiKey, bool, Account | None] | None:
+        """`with_owner_admin`, and account `account_id` (None when there is none) read in the
+        same statement, whoever it belongs to: whether the key may use it is the caller's
+        question."""
+        row = self.conn.execute(_KEY_ADMIN_AND_ACCOUNT,
+                                {"key_hash": key_hash, "account_id": account_id}).first()
         if row is None:
             return None
         m = dict(row._mapping)
+        n = len(_ACCOUNT_PREFIX)
+        fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
+        account = Account(**fields) if fields["id"] is not None else None
+        key, is_admin = self._key_and_admin(m)
+        return key, is_admin, account
+
+    @staticmethod
+    def _key_and_admin(m: dict[str, Any]) -> tuple[ApiKey, bool]:
         is_admin = bool(m.pop("owner_is_admin"))
         m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
         ids = m["account_ids"]

@@ -54,8 +54,9 @@ def key_caller(c: Container, headers: Headers, scope: Scope) -> Caller | None:
     if not api_key or "authorization" in headers:
         return None
 
-    def caller(uow: UnitOfWork) -> Principal:
-        return admit(c, accounts.principal_in(uow, api_key, c.secrets), scope)
+    def caller(uow: UnitOfWork, account_id: str) -> Principal:
+        return admit(c, accounts.principal_in(uow, api_key, c.secrets, account_id=account_id),
+                     scope)
 
     return caller
 
