@@ -1,10 +1,12 @@
-"""Armed price triggers, ordered by level per symbol, so that a tick costs O(log n + fired).
+"""Armed price triggers, ordered by level per symbol: a tick that crosses nothing costs two
+comparisons, one that fires O(log n + fired).
 
 Each side of a symbol keeps its distinct levels in one sorted list, with the keys waiting on
 each level beside it (a signal copied to many subscribers arms many keys on one level). The
 levels are stored so that the ones a tick crosses are always the list's tail: `below` levels
 as they are (crossed when level >= price), `above` levels negated (crossed when -level >=
--price). A tick bisects once per side and cuts the tail. Not thread-safe: the caller serialises.
+-price). A tick compares its price with each side's last level, and only when that one is
+crossed bisects for the rest and cuts the tail. Not thread-safe: the caller serialises.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ class _Side:
 
     def cut(self, level: Decimal) -> list[str]:
         """Take off and return the keys at `level` or above (the list's tail)."""
-        start = bisect_left(self.levels, level)
-        if start == len(self.levels):
-            return []
+        levels = self.levels
+        if not levels or levels[-1] < level:
+            return []  # not even the highest level is crossed: one comparison, however many
+        start = bisect_left(levels, level)
         fired = [key for crossed in self.levels[start:] for key in self.keys.pop(crossed)]
         del self.levels[start:]
         return fired

@@ -131,3 +131,30 @@ def test_the_book_agrees_with_a_brute_force_reference() -> None:
             for key in expected:
                 del reference[key]
         assert len(trigger_book) == len(reference)
+
+
+class _CountedPrice(Decimal):
+    """A price that counts the comparisons made with it (Python asks a subclass's reflected
+    comparison first, so `level < price` lands here too)."""
+
+    compared = 0
+
+    def __lt__(self, other: object) -> bool:
+        type(self).compared += 1
+        return Decimal(self) < other  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        type(self).compared += 1
+        return Decimal(self) > other  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("armed", [10, 1_000, 100_000])
+def test_a_tick_that_crosses_nothing_compares_with_one_level_however_many_are_armed(
+        armed: int) -> None:
+    trigger_book = TriggerBook()
+    for i in range(armed):
+        trigger_book.arm(f"k{i}", "BTC", D(i), None)  # below levels 0 .. armed-1
+    _CountedPrice.compared = 0
+    assert trigger_book.on_tick("BTC", _CountedPrice(armed + 1)) == []
+    assert _CountedPrice.compared == 1  # a bisection made log2(armed) of them
+    assert trigger_book.on_tick("BTC", _CountedPrice(armed - 1)) == [f"k{armed - 1}"]
