@@ -28,9 +28,9 @@ from tradewire.services.ticks import apply_ticks
 # (database, executeMode) -> most statements one signal may send.
 BUDGET = {
     ("sqlite", "pending"): 4,
-    ("sqlite", "immediate"): 40,
+    ("sqlite", "immediate"): 38,
     ("postgres", "pending"): 4,
-    ("postgres", "immediate"): 40,
+    ("postgres", "immediate"): 38,
 }
 
 

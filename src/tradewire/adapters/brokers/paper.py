@@ -102,9 +102,11 @@ class PaperBroker:
             if existing is not None:  # the same client_order_id again: the same order
                 return self._report(conn, existing)
             row = self._new_row(request)
-            # Read once, for the buying-power check and the match on arrival.
+            # Read once, for the buying-power check and the match on arrival; the account's
+            # positions likewise, for the check and the fill's move (its row is locked).
             quote = self._last_price(conn, request.symbol)
-            row["status"], row["reason"] = self._admit(conn, request, cash, quote)
+            positions = self._positions(conn, request.account_ref) if account is not None else {}
+            row["status"], row["reason"] = self._admit(conn, request, cash, quote, positions)
             if request.oco_group is not None and self._group_filled(conn, request):
                 row["status"] = str(OrderStatus.CANCELED)
                 row["reason"] = "one-cancels-other: a linked order already filled"
@@ -112,15 +114,15 @@ class PaperBroker:
                 row.update(self._session_fields(request, market, row["created_at"]))
             conn.execute(_INSERT_ORDER, row)
             if row["status"] == str(OrderStatus.ACCEPTED):
-                self._arrive(conn, row, market, quote, account)
+                self._arrive(conn, row, market, quote, account, positions)
             # `row` holds every column the report reads, kept current by _set.
             return self._report(conn, row)
 
     def _arrive(self, conn: Connection, row: dict[str, Any], market: str | None,
-                price: Decimal | None, account: Any) -> None:
+                price: Decimal | None, account: Any, positions: dict[str, Decimal]) -> None:
         """The first look at a new order: match it now if it may trade and a price is known."""
         if self._may_trade(row, market, row["created_at"]) and price is not None:
-            self._match(conn, row, price, on_arrival=True, account=account)
+            self._match(conn, row, price, on_arrival=True, account=account, positions=positions)
         elif row["time_in_force"] in (str(TimeInForce.IOC), str(TimeInForce.FOK)):
             # ioc and fok never rest: no price or no trading now means cancel.
             self._set(conn, row, status=str(OrderStatus.CANCELED),
@@ -152,10 +154,11 @@ class PaperBroker:
         with self._read() as conn:
             cash = self._cash(conn, account_ref)
             equity = cash
-            for symbol, qty in self._positions(conn, account_ref).items():
+            positions = self._positions(conn, account_ref)
+            for symbol, qty in positions.items():
                 equity += qty * (self._last_price(conn, symbol) or ZERO)
-            return BrokerAccount(cash=cash, equity=equity,
-                                 buying_power=self._buying_power(conn, account_ref, cash))
+            return BrokerAccount(cash=cash, equity=equity, buying_power=self._buying_power(
+                conn, account_ref, cash, positions))
 
     def positions(self, account_ref: str) -> dict[str, Decimal]:
         with self._read() as conn:
@@ -261,9 +264,9 @@ class PaperBroker:
     # ---- the book -----------------------------------------------------------------------
 
     def _admit(self, conn: Connection, r: OrderRequest, cash: Decimal | None,
-               quote: Decimal | None) -> tuple[str, str | None]:
+               quote: Decimal | None, positions: dict[str, Decimal]) -> tuple[str, str | None]:
         """Accept or reject a new order; `cash` is the account's (None: no such account),
-        `quote` the symbol's last price."""
+        `quote` the symbol's last price, `positions` the account's position rows."""
         if r.qty <= 0:
             return str(OrderStatus.REJECTED), "quantity must be positive"
         if r.order_type.needs_limit_price and r.limit_price is None:
@@ -275,14 +278,13 @@ class PaperBroker:
             return str(OrderStatus.REJECTED), "extended hours takes only day limit orders"
         if cash is None:
             return str(OrderStatus.REJECTED), "unknown paper account"
-        need = self._cash_needed(conn, r, quote)
-        if need is not None and need > self._buying_power(conn, r.account_ref, cash):
+        need = self._cash_needed(r, quote, positions.get(r.symbol, ZERO))
+        if need is not None and need > self._buying_power(conn, r.account_ref, cash, positions):
             return str(OrderStatus.REJECTED), "insufficient buying power"
         return str(OrderStatus.ACCEPTED), None
 
-    def _cash_needed(self, conn: Connection, r: OrderRequest, quote: Decimal | None
+    def _cash_needed(self, r: OrderRequest, quote: Decimal | None, held: Decimal
                      ) -> Decimal | None:
-        held = self._held(conn, r.account_ref, r.symbol)
         opening = r.qty - max(held, ZERO) if r.side is Side.SELL else r.qty - max(-held, ZERO)
         if opening <= 0:
             return None  # only reduces a position
@@ -293,7 +295,8 @@ class PaperBroker:
         return notional + self.model.fee(opening, price)
 
     def _match(self, conn: Connection, row: dict[str, Any], price: Decimal, *,
-               on_arrival: bool, at: datetime | None = None, account: Any = None) -> bool:
+               on_arrival: bool, at: datetime | None = None, account: Any = None,
+               positions: dict[str, Decimal] | None = None) -> bool:
         working = Working(side=Side(row["side"]), order_type=OrderType(row["order_type"]),
                           qty=row["qty"] - row["filled_qty"],
                           time_in_force=TimeInForce(row["time_in_force"]),
@@ -308,13 +311,16 @@ class PaperBroker:
                 self._set(conn, row, triggered=True)
             return False
         assert verdict.price is not None
-        self._fill(conn, row, working.qty, verdict.price, at or self._clock.now(), account)
+        self._fill(conn, row, working.qty, verdict.price, at or self._clock.now(), account,
+                   positions)
         return True
 
     def _fill(self, conn: Connection, row: dict[str, Any], qty: Decimal, price: Decimal,
-              at: datetime, account: Any = None) -> None:
+              at: datetime, account: Any = None,
+              positions: dict[str, Decimal] | None = None) -> None:
         """Fill the order; `account` is its account's row when this transaction locked it
-        already (and nothing moved its cash since), else it is locked and read here."""
+        already (and nothing moved its cash since), else it is locked and read here;
+        `positions` its position rows when this transaction read them under that lock."""
         side = Side(row["side"])
         fee = self.model.fee(qty, price)
         if account is None:
@@ -325,7 +331,7 @@ class PaperBroker:
             fill_id=new_id(), broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
             price=price, fee=fee, filled_at=at))
-        self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty)
+        self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty, positions)
         cash = cash - side.sign * qty * price - fee
         conn.execute(_SET_CASH, {"b_ref": row["account_ref"], "cash": cash})
         self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
@@ -403,11 +409,13 @@ class PaperBroker:
     def _cash(self, conn: Connection, ref: str) -> Any:
         return conn.execute(_CASH, {"b_ref": ref}).scalar_one_or_none() or ZERO
 
-    def _buying_power(self, conn: Connection, ref: str, cash: Decimal) -> Decimal:
+    def _buying_power(self, conn: Connection, ref: str, cash: Decimal,
+                      positions: dict[str, Decimal]) -> Decimal:
         """Cash, less what resting buys reserve, less twice the value of open shorts: their
-        sale proceeds sit in cash but are owed back, and each holds margin equal to its value."""
+        sale proceeds sit in cash but are owed back, and each holds margin equal to its value.
+        `positions`: the account's position rows (`_positions`)."""
         shorts = ZERO
-        for symbol, qty in self._positions(conn, ref).items():
+        for symbol, qty in positions.items():
             if qty < 0:
                 shorts += -qty * (self._last_price(conn, symbol) or ZERO)
         return cash - self._reserved(conn, ref) - 2 * shorts
@@ -423,22 +431,24 @@ class PaperBroker:
     def _positions(self, conn: Connection, ref: str) -> dict[str, Decimal]:
         return {symbol: qty for symbol, qty in conn.execute(_POSITIONS, {"b_ref": ref})}
 
-    def _held(self, conn: Connection, ref: str, symbol: str) -> Decimal:
-        return self._position_row_qty(conn, ref, symbol) or ZERO
-
     def _position_row_qty(self, conn: Connection, ref: str, symbol: str) -> Decimal | None:
         """The position's quantity, None when it has no row yet."""
         qty: Decimal | None = conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}
                                            ).scalar_one_or_none()
         return qty
 
-    def _move_position(self, conn: Connection, ref: str, symbol: str, delta: Decimal) -> None:
+    def _move_position(self, conn: Connection, ref: str, symbol: str, delta: Decimal,
+                       positions: dict[str, Decimal] | None = None) -> None:
+        """`positions`: the account's rows, read in this transaction (kept current here)."""
         # The account's row is locked (_fill): nobody moves this position in between.
-        held = self._position_row_qty(conn, ref, symbol)
+        held = (positions.get(symbol) if positions is not None
+                else self._position_row_qty(conn, ref, symbol))
         if held is None:
             conn.execute(_INSERT_POSITION, {"account_ref": ref, "symbol": symbol, "qty": delta})
         else:
             conn.execute(_SET_POSITION, {"b_ref": ref, "b_symbol": symbol, "qty": held + delta})
+        if positions is not None:
+            positions[symbol] = (held or ZERO) + delta
 
     def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
         return last_price(conn, symbol)
