@@ -36,16 +36,7 @@ from tradewire.services.ports import Clock
 PG_URL = os.environ.get("TRADEWIRE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHEAP_PASSWORDS = PasswordHashSettings(time_cost=1, memory_kib=8, parallelism=1)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@functools.cache
-def _reachable_once() -> bool:
-    """Asked once per test process while it answers (a database that later goes away fails
-    the tests that need it, as it should)."""
-    if not postgres_reachable():
-        _reachable_once.cache_clear()
-        return False
-    return True
+_pg_answered = False
 
 
 def postgres_reachable() -> bool:
@@ -60,8 +51,12 @@ def postgres_reachable() -> bool:
 
 
 def require_postgres() -> None:
-    """Skip when PostgreSQL is unreachable, except in CI, where that is a failure."""
-    if _reachable_once():
+    """Skip when PostgreSQL is unreachable, except in CI, where that is a failure. Once it has
+    answered it is not asked again (a database that goes away later fails the tests that need
+    it, as it should)."""
+    global _pg_answered
+    if _pg_answered or postgres_reachable():
+        _pg_answered = True
         return
     if IN_CI:
         pytest.fail("PostgreSQL at 127.0.0.1:5432 (database test) is required in CI")
@@ -84,20 +79,35 @@ def database_url(kind: str, tmp_path: Path, *, migrated: bool = False) -> Iterat
         with _SCHEMAS.lend() as schema:
             yield _schema_url(schema)
         return
-    schema = f"tw_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    schema = _new_schema()
     try:
         yield _schema_url(schema)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        _drop_schema(schema)
 
 
 def _schema_url(schema: str) -> str:
     return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@functools.cache
+def _admin() -> Any:
+    """An autocommit engine on the test database, for making and dropping schemas."""
+    engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    atexit.register(engine.dispose)
+    return engine
+
+
+def _new_schema() -> str:
+    schema = f"tw_{uuid.uuid4().hex[:12]}"
+    with _admin().connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def _drop_schema(schema: str) -> None:
+    with _admin().connect() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @functools.cache
@@ -119,14 +129,13 @@ def _sqlite_template() -> Path:
 class _SchemaPool:
     """Migrated PostgreSQL schemas lent to tests one at a time, each emptied back to what the
     migrations leave before it is lent again: a TRUNCATE of its tables and a copy of the rows
-    the migrations wrote (from a schema kept as migrated) instead of the fifteen migrations
+    the migrations wrote (from a schema kept as migrated) instead of every migration
     again. A schema whose tables, columns, indexes or revision a test changed is dropped."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._free: list[str] = []
         self._all: list[str] = []
-        self._admin: Any = None
         self._seed = ""  # the schema kept as migrated
         self._seeded: list[str] = []  # its tables holding rows
         self._shape: tuple[Any, ...] = ()
@@ -141,11 +150,10 @@ class _SchemaPool:
 
     def _take(self) -> str:
         with self._lock:
-            if self._admin is None:
-                self._admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            if not self._seed:
                 atexit.register(self._drop_all)
                 self._seed = self._migrated()
-                with self._admin.connect() as conn:
+                with _admin().connect() as conn:
                     self._shape = _shape(conn, self._seed)
                     self._seeded = [t for t in _tables(conn, self._seed) if conn.exec_driver_sql(
                         f'SELECT EXISTS (SELECT 1 FROM "{self._seed}"."{t}")').scalar()]
@@ -154,9 +162,7 @@ class _SchemaPool:
             return self._migrated()
 
     def _migrated(self) -> str:
-        schema = f"tw_{uuid.uuid4().hex[:12]}"
-        with self._admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        schema = _new_schema()
         self._all.append(schema)
         db = connect(_schema_url(schema))
         try:
@@ -167,7 +173,7 @@ class _SchemaPool:
 
     def _give_back(self, schema: str) -> None:
         try:
-            with self._admin.connect() as conn, conn.begin():
+            with _admin().connect() as conn, conn.begin():
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
                 if _shape(conn, schema) != self._shape:
                     raise RuntimeError(f"schema {schema} was changed by its test")
@@ -186,13 +192,12 @@ class _SchemaPool:
         with self._lock:
             if schema in self._all:
                 self._all.remove(schema)
-        with contextlib.suppress(Exception), self._admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        with contextlib.suppress(Exception):
+            _drop_schema(schema)
 
     def _drop_all(self) -> None:
         for schema in list(self._all):
             self._drop(schema)
-        self._admin.dispose()
 
 
 def _tables(conn: Any, schema: str) -> list[str]:
@@ -244,7 +249,7 @@ def parent_child_db(path: Path) -> Iterator[Database]:
 def make_container(url: str, data_dir: Path, clock: Clock | None = None,
                    **settings: object) -> Container:
     # Passwords hashed at argon2's lowest cost: a test makes users by the thousand, and the
-    # default cost (tests/unit/test_password_cost.py) takes a sixth of a second each here.
+    # default cost (tests/unit/adapters/test_password_cost.py) takes a sixth of a second each here.
     settings.setdefault("password_hash", CHEAP_PASSWORDS)
     s = Settings(data_dir=data_dir, database_url=url, secret_key="test-secret-" + "x" * 32,
                  **settings)  # type: ignore[arg-type]

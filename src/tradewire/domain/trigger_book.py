@@ -44,8 +44,8 @@ class _Side:
         if not levels or levels[-1] < level:
             return []  # not even the highest level is crossed: one comparison, however many
         start = bisect_left(levels, level)
-        fired = [key for crossed in self.levels[start:] for key in self.keys.pop(crossed)]
-        del self.levels[start:]
+        fired = [key for crossed in levels[start:] for key in self.keys.pop(crossed)]
+        del levels[start:]
         return fired
 
 

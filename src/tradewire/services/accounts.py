@@ -102,17 +102,14 @@ def principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets, *,
     `account_id` (the account the request names, which the unit reads next), that account is
     read in the same statement and kept by `uow.accounts`; whether the key may use it is
     still `load_account`'s question."""
-    key_hash = secrets.hash_api_key(plaintext)
-    if account_id is None:
-        found = uow.keys.with_owner_admin(key_hash)
-    else:
-        with_account = uow.keys.with_owner_admin_and_account(key_hash, account_id)
-        found = with_account[:2] if with_account is not None else None
-        if with_account is not None and with_account[2] is not None:
-            uow.accounts.remember(with_account[2])
-    if found is None or found[0].revoked_at is not None:
+    found = uow.keys.with_owner_admin(secrets.hash_api_key(plaintext), account_id)
+    if found is None:
         return None
-    key, is_admin = found
+    key, is_admin, account = found
+    if account is not None:
+        uow.accounts.remember(account)
+    if key.revoked_at is not None:
+        return None
     return Principal(user_id=key.user_id, is_admin=is_admin, scopes=key.scopes,
                      account_ids=key.account_ids, via="api_key", key_id=key.id)
 

@@ -16,7 +16,7 @@ from tradewire.adapters.db.engine import Database
 SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def alembic_config(db: Database) -> Config:
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPTS))
     return cfg
@@ -25,9 +25,7 @@ def alembic_config(db: Database) -> Config:
 @functools.cache
 def head_revision() -> str | None:
     """The newest migration's revision (read from the scripts once per process)."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(SCRIPTS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(db: Database) -> str | None:
@@ -42,7 +40,7 @@ def current_revision(db: Database) -> str | None:
 def upgrade(db: Database, revision: str = "head") -> None:
     if revision == "head" and current_revision(db) == head_revision():
         return  # nothing to apply: every process start and CLI command skips Alembic's run
-    cfg = alembic_config(db)
+    cfg = alembic_config()
     with db.writing(), db.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -75,7 +73,7 @@ def _pragma(conn: Connection, setting: str) -> None:
 
 def revision(db: Database, message: str) -> None:
     """Autogenerate a new revision from the tables (a developer's tool)."""
-    cfg = alembic_config(db)
+    cfg = alembic_config()
     with db.engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.revision(cfg, message=message, autogenerate=True)

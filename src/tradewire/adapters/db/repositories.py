@@ -83,13 +83,9 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
 # The hot path's reads (every authenticated request), built once.
 _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
 _ACCOUNT_BY_ID = select(t.accounts).where(t.accounts.c.id == bindparam("id"))
-# A key with its owner's admin flag in one statement (the key of a user gone matches nothing).
-_KEY_AND_ADMIN_BY_HASH = (
-    select(t.api_keys, t.users.c.is_admin.label("owner_is_admin"))
-    .join(t.users, t.users.c.id == t.api_keys.c.user_id)
-    .where(t.api_keys.c.key_hash == bindparam("key_hash")))
-# The same, and the account a signal names (when there is one), labelled `account__<column>`:
-# the unit storing the signal asks for that account next.
+# A key with its owner's admin flag in one statement (the key of a user gone matches nothing),
+# and the account the request names, if any (labelled `account__<column>`; a NULL account id
+# matches none): the unit storing a signal asks for that account next.
 _ACCOUNT_PREFIX = "account__"
 _KEY_ADMIN_AND_ACCOUNT = (
     select(t.api_keys, t.users.c.is_admin.label("owner_is_admin"),
@@ -224,17 +220,12 @@ class ApiKeyRepo(_Repo):
         values["account_ids"] = sorted(key.account_ids) if key.account_ids is not None else None
         self.conn.execute(_INSERT[t.api_keys], values)
 
-    def with_owner_admin(self, key_hash: str) -> tuple[ApiKey, bool] | None:
-        """The key and whether its owner is an admin, or None when the key or its owner is
-        unknown: what authenticating a request needs, in one statement."""
-        row = self.conn.execute(_KEY_AND_ADMIN_BY_HASH, {"key_hash": key_hash}).first()
-        return self._key_and_admin(dict(row._mapping)) if row is not None else None
-
-    def with_owner_admin_and_account(self, key_hash: str, account_id: str
-                                     ) -> tuple[ApiKey, bool, Account | None] | None:
-        """`with_owner_admin`, and account `account_id` (None when there is none) read in the
-        same statement, whoever it belongs to: whether the key may use it is the caller's
-        question."""
+    def with_owner_admin(self, key_hash: str, account_id: str | None = None
+                         ) -> tuple[ApiKey, bool, Account | None] | None:
+        """The key, whether its owner is an admin, and account `account_id` (None when none
+        is asked for or there is none, whoever it belongs to: whether the key may use it is
+        the caller's question); None when the key or its owner is unknown. What
+        authenticating a request needs, in one statement."""
         row = self.conn.execute(_KEY_ADMIN_AND_ACCOUNT,
                                 {"key_hash": key_hash, "account_id": account_id}).first()
         if row is None:
@@ -242,17 +233,12 @@ class ApiKeyRepo(_Repo):
         m = dict(row._mapping)
         n = len(_ACCOUNT_PREFIX)
         fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
-        account = Account(**fields) if fields["id"] is not None else None
-        key, is_admin = self._key_and_admin(m)
-        return key, is_admin, account
-
-    @staticmethod
-    def _key_and_admin(m: dict[str, Any]) -> tuple[ApiKey, bool]:
         is_admin = bool(m.pop("owner_is_admin"))
         m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
         ids = m["account_ids"]
         m["account_ids"] = frozenset(ids) if ids is not None else None
-        return ApiKey(**m), is_admin
+        account = Account(**fields) if fields["id"] is not None else None
+        return ApiKey(**m), is_admin, account
 
     def revoke(self, key_id: str, at: datetime) -> bool:
         q = (update(t.api_keys).where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
