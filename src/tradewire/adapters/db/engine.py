@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from tradewire.adapters.db.group_commit import GroupCommit
+from tradewire.adapters.db.group_commit import GroupCommit, WriteTurn
 
 _local = threading.local()
 
@@ -42,7 +42,8 @@ class Database:
             self.group.acquire()
             try:
                 self.group.flush_open()
-                yield
+                with self.group.turn():  # other processes' writers wait for it too
+                    yield
             finally:
                 self.group.release()
         finally:
@@ -189,7 +190,9 @@ def connect(url: str) -> Database:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url)
-        return Database(engine, GroupCommit(engine))
+        path = make_url(url).database
+        turn = WriteTurn(path + ".write-turn") if path and path != ":memory:" else None
+        return Database(engine, GroupCommit(engine, turn=turn))
     # More connections than the API's 40 worker threads plus the worker loop, so a request
     # never waits on the pool while another holds a row lock it needs.
     engine = create_engine(url, pool_size=24, max_overflow=32, pool_pre_ping=True)

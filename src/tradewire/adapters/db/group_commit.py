@@ -13,16 +13,21 @@ Units run one at a time under the group's mutex, in the order they took it, exac
 did under the process's write lock before: a unit sees the units before it in the same
 transaction, and commits or fails with them.
 
-On SQLite every writer of the process goes through the group (`Database.group`). On
+On SQLite every writer of the process goes through the group (`Database.group`), and the
+processes writing one file take turns on a lock beside it (`WriteTurn`) for each batch. On
 PostgreSQL, where writers have transactions of their own, only the batch writer uses one
 (adapters/db/writer.py), for the units it is handed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -43,9 +48,42 @@ class Batch:
         self.error: BaseException | None = None
 
 
+class WriteTurn:
+    """The processes writing one SQLite file take turns here before their BEGIN IMMEDIATE.
+
+    SQLite lets one writer in at a time; a process that finds the write lock taken waits in
+    SQLite's busy handler, which sleeps and tries again (1, 2, 5 ... up to 100 ms between
+    tries), so with several API processes on one file the waits, not the writes, set the
+    tail latency. An exclusive `flock` on a file beside the database is a queue the kernel
+    wakes the next writer from as soon as the last one lets go. The turn only orders writers
+    that take it; SQLite's own lock still decides (a writer that does not take the turn is
+    waited for as before)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def take(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+
+    def give(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # and the lock with it
+
+
 class GroupCommit:
-    def __init__(self, engine: Engine, *, max_units: int = 64, max_age_s: float = 0.005) -> None:
+    def __init__(self, engine: Engine, *, max_units: int = 64, max_age_s: float = 0.005,
+                 turn: WriteTurn | None = None) -> None:
         self._engine = engine
+        self._turn = turn
+        self._turn_held = False
         self.max_units = max_units
         self.max_age_s = max_age_s
         self._mutex = threading.Lock()
@@ -116,7 +154,12 @@ class GroupCommit:
             event.listen(conn, "before_cursor_execute", self._check_owner)
             self._conn = conn
         if self._batch is None:
-            self._tx = self._conn.begin()
+            self._take_turn()
+            try:
+                self._tx = self._conn.begin()
+            except BaseException:
+                self._give_turn()
+                raise
             self._batch = Batch()
         # One fixed name: units never nest, and the driver keeps the statement prepared.
         self._conn.exec_driver_sql("SAVEPOINT tw_unit")
@@ -176,6 +219,7 @@ class GroupCommit:
             self._discard()
         finally:
             self._tx = None
+            self._give_turn()
             batch.done.set()
 
     def _lose(self, batch: Batch, exc: BaseException) -> None:
@@ -192,6 +236,28 @@ class GroupCommit:
                 conn.close()
             except Exception:  # the connection is already broken; a new one comes next time
                 log.debug("discarding the shared write connection failed", exc_info=True)
+        self._give_turn()  # after the close: the transaction ended with the connection
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Under the mutex, with no batch open: this process's turn to write the file, for a
+        writer on a connection of its own."""
+        self._take_turn()
+        try:
+            yield
+        finally:
+            self._give_turn()
+
+    def _take_turn(self) -> None:
+        if self._turn is not None and not self._turn_held:
+            self._turn.take()
+            self._turn_held = True
+
+    def _give_turn(self) -> None:
+        if self._turn_held:
+            self._turn_held = False
+            assert self._turn is not None
+            self._turn.give()
 
     def _in_transaction(self) -> bool:
         assert self._conn is not None
@@ -210,6 +276,8 @@ class GroupCommit:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+            if self._turn is not None:
+                self._turn.close()
         finally:
             self._owner = None
             self._mutex.release()
