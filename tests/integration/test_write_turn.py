@@ -11,13 +11,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event
 
 from tradewire.adapters.db.engine import Database, connect
+from tradewire.adapters.db.uow import SqlUnitOfWork
+from tradewire.adapters.db.writer import BatchWriter
 
 WAIT_S = 10
 STILL_WAITING_S = 0.3  # how long the second writer is watched not to have begun
@@ -183,3 +186,63 @@ def test_a_process_killed_holding_the_turn_leaves_it_free(url: str) -> None:
         if holder.poll() is None:
             holder.kill()
             holder.wait(WAIT_S)
+
+
+def test_a_writer_kept_waiting_for_the_turn_takes_everything_queued_meanwhile(
+        two: tuple[Database, Database]) -> None:
+    """The batch writer drains its queue once it has the turn, not before: units handed over
+    while another process held the file join the same commit."""
+    a, b = two
+    writer = BatchWriter(b)
+    unit = a.write_unit()
+    try:
+        unit.begin()  # a holds the turn
+        first = writer.submit(_insert(10))
+        _until(lambda: writer._queue.empty())  # the writer took it and waits for the turn
+        rest = [writer.submit(_insert(child)) for child in (11, 12, 13, 14)]
+        time.sleep(STILL_WAITING_S)
+        assert not first.done()
+    finally:
+        unit.close()  # a lets go (its batch held nothing)
+    try:
+        assert [f.result(WAIT_S) for f in (first, *rest)] == [10, 11, 12, 13, 14]
+        assert writer.batches == 1  # one turn, one commit for all five
+    finally:
+        writer.close()
+    assert _children(a) == {10, 11, 12, 13, 14}
+
+
+def _insert(child: int) -> Callable[[SqlUnitOfWork], int]:
+    def unit(uow: SqlUnitOfWork) -> int:
+        uow.conn.exec_driver_sql("INSERT INTO child VALUES (?, 1)", (child,))
+        return child
+    return unit
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_turn_taken_for_units_that_went_away_is_given_back(
+        two: tuple[Database, Database]) -> None:
+    a, b = two
+    writer = BatchWriter(b)
+    try:
+        unit = a.write_unit()
+        try:
+            unit.begin()
+            gone = writer.submit(_insert(20))
+            _until(lambda: writer._queue.empty())
+            assert gone.cancel()  # its request went away before the writer's turn
+        finally:
+            unit.close()
+        _until(lambda: writer.batches == 1)  # the writer's turn came, with nothing to write
+        thread, errors = _write_in_thread(a, child=21)  # a can have the file back
+        thread.join(WAIT_S)
+        assert not thread.is_alive() and errors == []
+    finally:
+        writer.close()
+    assert _children(a) == {21}

@@ -115,6 +115,8 @@ class GroupCommit:
             if batch is not None and (flush or self._due(batch)):
                 self._flush()
         finally:
+            if self._batch is None:  # a turn taken for a batch that did not open
+                self._give_turn()
             self._owner = None
             self._mutex.release()
 
@@ -237,6 +239,12 @@ class GroupCommit:
             except Exception:  # the connection is already broken; a new one comes next time
                 log.debug("discarding the shared write connection failed", exc_info=True)
         self._give_turn()  # after the close: the transaction ended with the connection
+
+    def take_turn(self) -> None:
+        """Under the mutex: wait for this process's turn to write the file now, before the
+        batch's first unit (which would otherwise wait for it); kept until the batch commits,
+        or given back at `release` when no batch opened."""
+        self._take_turn()
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:

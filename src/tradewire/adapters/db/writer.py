@@ -84,6 +84,7 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self._closed = False
+        self._stopping = False  # the stop was taken from the queue: end after this batch
         self.units = 0  # units committed through this writer
         self.batches = 0  # turns taken (each ends in one durable commit)
 
@@ -139,16 +140,6 @@ class BatchWriter:
             if first is _STOP:
                 return
             jobs = [first]
-            stop = False
-            while len(jobs) < self.max_units:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stop = True
-                    break
-                jobs.append(job)
             answers: list[tuple[_Job, Any, BaseException | None]] = []
             try:
                 self._write(jobs, answers)
@@ -157,8 +148,20 @@ class BatchWriter:
                 answered = {id(job) for job, _, _ in answers}
                 answers += [(job, None, exc) for job in jobs if id(job) not in answered]
             _answer(answers)
-            if stop:
+            if self._stopping:
                 return
+
+    def _drain(self, jobs: list[_Job]) -> None:
+        """Add the units waiting now to `jobs`, up to `max_units` (noting a stop among them)."""
+        while len(jobs) < self.max_units and not self._stopping:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is _STOP:
+                self._stopping = True
+            else:
+                jobs.append(job)
 
     def _write(self, jobs: list[_Job], answers: list[tuple[_Job, Any, BaseException | None]]
                ) -> None:
@@ -169,6 +172,11 @@ class BatchWriter:
         try:
             group.acquire()
             try:
+                # The batch takes the units waiting once it may write (on SQLite, once other
+                # processes' writers let go of the file, which may take one of their batches):
+                # what arrived meanwhile joins this commit instead of waiting for the next.
+                group.take_turn()
+                self._drain(jobs)
                 for job in jobs:
                     if not job.start():
                         continue  # the request went away before its turn: nothing stored
