@@ -1,5 +1,6 @@
-"""POST /api/v1/signals is served by a plain route ahead of FastAPI's (entrypoints/api/app.py):
-no dependency solving per request, and nothing else about the path changes."""
+"""POST /api/v1/signals is answered ahead of FastAPI's stack (entrypoints/api/app.py): no
+dependency solving, middleware layers or routing per request, the same error handlers, and
+nothing else about the path changes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import routing
+from starlette.middleware.exceptions import ExceptionMiddleware
 
 from tests.support import Caller
+from tradewire.entrypoints.api import handover
 
 
 @pytest.fixture
@@ -53,3 +56,39 @@ def test_the_path_keeps_its_errors_other_methods_and_description(
     spec = client.get("/openapi.json").json()
     assert "post" in spec["paths"]["/api/v1/signals"]
     assert "get" in spec["paths"]["/api/v1/signals"]
+
+
+@pytest.fixture
+def layered(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The paths that went through Starlette's exception middleware (inside FastAPI's stack,
+    around its router)."""
+    paths: list[str] = []
+    real = ExceptionMiddleware.__call__
+
+    async def counting(self: ExceptionMiddleware, scope: Any, receive: Any, send: Any) -> None:
+        paths.append(scope["path"])
+        await real(self, scope, receive, send)
+
+    monkeypatch.setattr(ExceptionMiddleware, "__call__", counting)
+    yield paths
+
+
+def test_a_signal_is_answered_ahead_of_fastapis_middleware_and_router(
+        client: httpx.Client, alice: Caller, layered: list[str]) -> None:
+    r = client.post("/api/v1/signals", json=body(alice, "plain-3"), headers=alice.headers)
+    assert r.status_code == 201, r.text
+    assert r.headers["x-request-id"]  # inside the guards all the same
+    listed = client.get("/api/v1/signals", headers=alice.headers)
+    assert listed.status_code == 200, listed.text
+    assert layered == ["/api/v1/signals"]  # the GET only
+
+
+def test_an_unexpected_error_at_the_front_door_is_a_500_in_the_apis_shape(
+        client: httpx.Client, alice: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(handover, "stored", broken)
+    r = client.post("/api/v1/signals", json=body(alice, "plain-4"), headers=alice.headers)
+    assert r.status_code == 500
+    assert r.json() == {"success": False, "error": "Internal error", "code": "INTERNAL_ERROR"}

@@ -156,5 +156,4 @@ def install(app: Any, container: Container) -> Metrics:
         body = await run_in_threadpool(generate_latest, m.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(Observe, metrics=m)
-    return m
+    return m  # the caller puts `Observe` with it around the application
