@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -108,8 +109,6 @@ def init(as_json: JsonOpt = False) -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """API, dashboard and worker in one process."""
-    import uvicorn
-
     from tradewire.entrypoints.api.app import create_app
     from tradewire.entrypoints.worker import Worker
 
@@ -120,8 +119,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     worker = Worker(c)
     worker.start()
     try:
-        uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False,
-                    log_config=None)
+        _serve_http(create_app(c), host, port)
     finally:
         worker.stop()
 
@@ -130,13 +128,25 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     """The API alone (run `tradewire worker` beside it): on PostgreSQL it wakes the workers
     with NOTIFY, and leaves the exits of positions to them."""
-    import uvicorn
-
     from tradewire.entrypoints.api.app import create_app
 
     c = _container("api")
     logs.configure(c.settings.log_format)
-    uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False,
+    _serve_http(create_app(c), host, port)
+
+
+def _serve_http(app: Any, host: str, port: int) -> None:
+    """Serve `app` with uvicorn, its start-up objects kept out of the garbage collector's
+    sight first (`gc.freeze`): a full collection walked every object the imports and the
+    application made (routes, models, SQL statements, calendars), 50-80 ms with every request
+    of the process waiting, the longest waits of the ingest benchmark (its p99 45 instead of
+    100 ms with one process, the slowest request 45 instead of 90-150 ms with two).
+    Objects made while serving are collected as before."""
+    import uvicorn
+
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 log_config=None)
 
 
