@@ -61,7 +61,7 @@ class Target:
     measured: int = MEASURED
     expect: str = "pending"  # the signal status every 2xx answer should carry
     database: str = "sqlite"  # or "postgresql"
-    processes: int = 1  # `tradewire api` processes on PostgreSQL, sharing the load
+    processes: int = 1  # `tradewire api` processes (else `serve`), sharing the load
     warmup: int = WARMUP  # unmeasured requests first
     # The SQLite pair (bare durable, tradewire pending) runs PAIRS times, spread over the
     # benchmark: this machine moves by up to 1.5x between runs minutes apart, so each pair's
@@ -74,6 +74,9 @@ TARGETS = (
     Target("ceiling", "ceiling", "pending"),
     Target("ceiling, sync def", "ceiling_sync", "pending"),
     Target("tradewire pending", "tradewire", "pending"),
+    # Two `tradewire api` processes on one SQLite file, right after each pair's one-process
+    # row (the bare durable endpoint of its pair is its baseline too).
+    Target("tradewire pending, 2 API processes", "tradewire", "pending", processes=2),
     # Fewer: at today's 15-90 requests/s, 3,000 would not fit in RUN_DEADLINE_S (nor 200
     # warm-up requests in the ingest budget).
     Target("tradewire immediate", "tradewire", "immediate", measured=400, expect="executed",
@@ -89,8 +92,12 @@ TARGETS = (
            measured=PG_MEASURED, database="postgresql", processes=4),
     Target("bare durable, pair 2", "durable", "pending", pair=2),
     Target("tradewire pending, pair 2", "tradewire", "pending", pair=2),
+    Target("tradewire pending, 2 API processes, pair 2", "tradewire", "pending", processes=2,
+           pair=2),
     Target("bare durable, pair 3", "durable", "pending", pair=3),
     Target("tradewire pending, pair 3", "tradewire", "pending", pair=3),
+    Target("tradewire pending, 2 API processes, pair 3", "tradewire", "pending", processes=2,
+           pair=3),
 )
 PAIRS = 3
 SCALING = (1, 2, 4)  # the processes of the PostgreSQL tradewire rows, in order
@@ -247,17 +254,28 @@ def _tradewire(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
     account = creds["account_id"]
     if target.mode == "immediate":
         account = _always_open_account(env) or account
-    port = free_port()
-    # `serve` (API and worker in one process) is what `make run` starts.
-    argv = [str(BIN / "tradewire"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with ServerProcess(argv, port, env, work / "server.log", ROOT) as server:
-        if target.mode == "immediate":
-            _post_prices(server.url, headers)
-        result = _load([server], headers, bodies(account, target.mode, target.warmup + target.measured),
-                       target.warmup, deadline_s)
+    payloads = bodies(account, target.mode, target.warmup + target.measured)
+    if target.processes > 1:
+        # Several `tradewire api` processes on the one SQLite file, taking turns to write it
+        # (group_commit.WriteTurn); `pending` signals need no worker.
+        ports = _free_ports(target.processes)
+        logs = [work / f"server-{i}.log" for i in range(len(ports))]
+        with started([ServerProcess(
+                [str(BIN / "tradewire"), "api", "--host", "127.0.0.1", "--port", str(port)],
+                port, env, log, ROOT) for port, log in zip(ports, logs, strict=True)]) as servers:
+            result = _load(servers, headers, payloads, target.warmup, deadline_s)
+    else:
+        logs = [work / "server.log"]
+        port = free_port()
+        # `serve` (API and worker in one process) is what `make run` starts.
+        argv = [str(BIN / "tradewire"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        with ServerProcess(argv, port, env, logs[0], ROOT) as server:
+            if target.mode == "immediate":
+                _post_prices(server.url, headers)
+            result = _load([server], headers, payloads, target.warmup, deadline_s)
     database = data / "tradewire.db"
     result.update(rows=_count(database, "SELECT count(*) FROM signal"),
-                  orders=_orders_by_status(database), server_log_errors=_log_errors(work / "server.log"))
+                  orders=_orders_by_status(database), server_log_errors=_log_errors(*logs))
     return result
 
 

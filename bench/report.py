@@ -32,11 +32,16 @@ def add_ratios(results: list[dict[str, Any]]) -> None:
                 row["x_one_process"] = row["rps"] / one
 
 
-def median_pair(results: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The SQLite `pending` row whose ratio to its own pair's bare durable run is the median
-    of the pairs measured (the first pair's row when no ratio could be taken)."""
-    rows = [r for r in results if r["kind"] == "tradewire" and "rps" in r
-            and r.get("database", "sqlite") == "sqlite" and r.get("mode") == "pending"]
+def _sqlite_pending(r: dict[str, Any], processes: int) -> bool:
+    return (r["kind"] == "tradewire" and r.get("database", "sqlite") == "sqlite"
+            and r.get("mode") == "pending" and r.get("processes", 1) == processes)
+
+
+def median_pair(results: list[dict[str, Any]], processes: int = 1) -> dict[str, Any] | None:
+    """The SQLite `pending` row (of `processes` API processes) whose ratio to its own pair's
+    bare durable run is the median of the pairs measured (the first pair's row when no ratio
+    could be taken)."""
+    rows = [r for r in results if "rps" in r and _sqlite_pending(r, processes)]
     rated = sorted((r for r in rows if r.get("x_bare_durable") is not None),
                    key=lambda r: r["x_bare_durable"])
     if rated:
@@ -44,23 +49,31 @@ def median_pair(results: list[dict[str, Any]]) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def pair_ratios(results: list[dict[str, Any]]) -> list[float]:
+def pair_ratios(results: list[dict[str, Any]], processes: int = 1) -> list[float]:
     """Every pair's `pending` / bare durable ratio, in the order they ran."""
-    return [r["x_bare_durable"] for r in results if r["kind"] == "tradewire"
-            and r.get("database", "sqlite") == "sqlite" and r.get("mode") == "pending"
-            and r.get("x_bare_durable") is not None]
+    return [r["x_bare_durable"] for r in results
+            if _sqlite_pending(r, processes) and r.get("x_bare_durable") is not None]
 
 
 def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each DESIGN target against the median pair's `pending` row: value and met?"""
-    row = median_pair(results)
+    """Each DESIGN target against the median pair's `pending` row of one process (DESIGN's
+    setting): value and met? The same for two API processes on the file, under `two_processes`."""
+    out = _verdict(results, 1)
+    two = _verdict(results, 2)
+    if out and two:
+        out["two_processes"] = two
+    return out
+
+
+def _verdict(results: list[dict[str, Any]], processes: int) -> dict[str, Any]:
+    row = median_pair(results, processes)
     if row is None:
         return {}
     x, share, p99 = row.get("x_bare_durable"), row.get("share_of_ceiling"), row.get("p99_ms")
     errors = row["errors"] + row["warmup_errors"]
     return {
         "row": row["name"],
-        "pair_ratios": pair_ratios(results),
+        "pair_ratios": pair_ratios(results, processes),
         "x_bare_durable": {"value": x, "met": x is not None and x >= TARGETS["min_x_bare_durable"]},
         "share_of_ceiling": {"value": share,
                              "met": share is not None and share >= TARGETS["min_share_of_ceiling"]},
@@ -96,17 +109,23 @@ def show(doc: dict[str, Any], console: Console) -> None:
     load = doc["loadavg_1m"]
     console.print(f"1-minute load average before/after: {load['before']}/{load['after']} "
                   f"on {m['nproc']} cores (other work skews the figures)")
-    if doc["verdict"]:
-        console.print(f"DESIGN targets, {doc['verdict']['row']}:")
-    for key, v in doc["verdict"].items():
-        if key == "pair_ratios":
-            console.print("  pending / bare durable, each pair: "
-                          + ", ".join(f"{x:.2f}x" for x in v))
-        elif key != "row":
-            console.print(f"  {key}: {_num(v['value'], '', 2)}  {'met' if v['met'] else 'NOT met'}")
+    verdicts = [doc["verdict"], doc["verdict"].get("two_processes", {})]
+    for v in verdicts:
+        if v:
+            _show_verdict(v, console)
     for r in doc["results"]:
         for problem in _problems(r):
             console.print(f"[yellow]{r['name']}[/yellow]: {problem}")
+
+
+def _show_verdict(verdict: dict[str, Any], console: Console) -> None:
+    console.print(f"DESIGN targets, {verdict['row']}:")
+    for key, v in verdict.items():
+        if key == "pair_ratios":
+            console.print("  pending / bare durable, each pair: "
+                          + ", ".join(f"{x:.2f}x" for x in v))
+        elif key not in ("row", "two_processes"):
+            console.print(f"  {key}: {_num(v['value'], '', 2)}  {'met' if v['met'] else 'NOT met'}")
 
 
 def _problems(r: dict[str, Any]) -> list[str]:
@@ -286,6 +305,18 @@ def _ingest_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(_item("ingest", f"{label}, p99", pend["p99_ms"], "ms",
                           "bare durable, SQLite", durable["p99_ms"] if durable else None, "lower",
                           "< 25 ms"))
+    two = median_pair(results, 2)
+    if two:
+        n = len(pair_ratios(results, 2))
+        label = "pending, SQLite, 2 API processes" + (f" (median of {n} pairs)" if n > 1 else "")
+        base = next((r for r in results if r["kind"] == "durable" and "rps" in r
+                     and r.get("pair", 1) == two.get("pair", 1)), None)
+        rows.append(_item("ingest", label, two["rps"], "req/s", "bare durable, SQLite",
+                          base["rps"] if base else None, "higher", "≥ 3x"))
+        rows.append(_item("ingest", label, two["rps"], "req/s", "ceiling",
+                          ceiling["rps"] if ceiling else None, "higher", "≥ 0.40x"))
+        rows.append(_item("ingest", f"{label}, p99", two["p99_ms"], "ms", "bare durable, SQLite",
+                          base["p99_ms"] if base else None, "lower", "< 25 ms"))
     immediate = _by_name(results, "tradewire immediate")
     if immediate:
         rows.append(_item("ingest", "immediate (paper fill), SQLite", immediate["rps"], "req/s",
