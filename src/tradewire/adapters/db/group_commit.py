@@ -33,6 +33,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 
+from tradewire.adapters.db import fast
+
 log = logging.getLogger(__name__)
 
 
@@ -164,7 +166,7 @@ class GroupCommit:
                 raise
             self._batch = Batch()
         # One fixed name: units never nest, and the driver keeps the statement prepared.
-        self._conn.exec_driver_sql("SAVEPOINT tw_unit")
+        fast.driver_sql(self._conn, "SAVEPOINT tw_unit")
 
     def end_unit(self, *, commit: bool) -> Batch | None:
         """Keep the unit in the batch (which it then waits for), or roll it back. Returns the

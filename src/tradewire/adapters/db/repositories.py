@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tradewire.adapters.db import fast
 from tradewire.adapters.db import tables as t
 from tradewire.domain.accounts import Account, ApiKey, Scope, User
 from tradewire.domain.audit import AuditEvent
@@ -77,7 +78,7 @@ _INSERT_IGNORE = {"postgresql": _insert_ignore_stmt(postgresql),
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row went in."""
     stmt = _INSERT_IGNORE[conn.dialect.name][table]
-    return conn.execute(stmt, values).first() is not None
+    return fast.inserted(conn, stmt, values)
 
 
 # The hot path's reads (every authenticated request), built once.
@@ -226,11 +227,10 @@ class ApiKeyRepo(_Repo):
         is asked for or there is none, whoever it belongs to: whether the key may use it is
         the caller's question); None when the key or its owner is unknown. What
         authenticating a request needs, in one statement."""
-        row = self.conn.execute(_KEY_ADMIN_AND_ACCOUNT,
-                                {"key_hash": key_hash, "account_id": account_id}).first()
-        if row is None:
+        m = fast.first(self.conn, _KEY_ADMIN_AND_ACCOUNT,
+                       {"key_hash": key_hash, "account_id": account_id})
+        if m is None:
             return None
-        m = dict(row._mapping)
         n = len(_ACCOUNT_PREFIX)
         fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
         is_admin = bool(m.pop("owner_is_admin"))
@@ -649,10 +649,12 @@ def _event_row(event: AuditEvent) -> dict[str, Any]:
 
 class AuditRepo(_Repo):
     def add(self, event: AuditEvent) -> None:
-        self.conn.execute(_INSERT[t.audit_events], _event_row(event))
+        fast.execute(self.conn, _INSERT[t.audit_events], _event_row(event))
 
     def add_many(self, events: Sequence[AuditEvent]) -> None:
-        if events:
+        if len(events) == 1:  # a `pending` signal's unit
+            self.add(events[0])
+        elif events:  # one executemany
             self.conn.execute(_INSERT[t.audit_events], [_event_row(e) for e in events])
 
     def of_signal(self, signal_id: str) -> list[AuditEvent]:
@@ -857,7 +859,7 @@ class TimingRepo(_Repo):
         if not times:
             return
         stmt = _timing_upsert(self.conn.dialect.name, frozenset(times))
-        self.conn.execute(stmt, {"signal_id": signal_id, **times})
+        fast.execute(self.conn, stmt, {"signal_id": signal_id, **times})
 
     def of_signal(self, signal_id: str) -> dict[str, datetime | None]:
         row = self.conn.execute(select(t.signal_timings)

@@ -1,0 +1,215 @@
+"""The write path's busiest statements run on the driver's cursor (adapters/db/fast.py): the
+same SQL, the same values in and out as `Connection.execute`, the same events and errors, on
+SQLite and PostgreSQL; and a `pending` signal's unit builds no SQLAlchemy execution context."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import default
+from sqlalchemy.exc import IntegrityError
+
+from tests.support import Caller
+from tradewire.adapters.db import fast
+from tradewire.adapters.db import tables as t
+from tradewire.adapters.db.engine import Database, connect
+from tradewire.adapters.db.types import ExactDecimal, UTCDateTime
+from tradewire.bootstrap import Container
+
+NOW = datetime(2026, 12, 3, 17, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = connect(db_url)
+    yield database
+    database.close()
+
+
+@contextlib.contextmanager
+def transaction(db: Database) -> Iterator[Connection]:
+    with db.engine.connect() as conn, conn.begin() as tx:
+        yield conn
+        tx.rollback()  # nothing of a test stays
+
+
+_probe_md = MetaData()
+PROBE = Table("fast_probe", _probe_md, Column("id", String(20), primary_key=True),
+              Column("at", UTCDateTime()), Column("amount", ExactDecimal()),
+              Column("data", JSON), Column("n", Integer))
+
+
+@contextlib.contextmanager
+def probe(db: Database) -> Iterator[Connection]:
+    """A transaction with a table of tradewire's column types (dropped with the rollback)."""
+    with transaction(db) as conn:
+        _probe_md.create_all(conn)
+        yield conn
+
+
+def _upsert(conn: Connection) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(PROBE)
+    return stmt.on_conflict_do_update(index_elements=[PROBE.c.id],
+                                      set_={"n": PROBE.c.n + stmt.excluded.n})
+
+
+def test_an_upsert_writes_the_values_execute_would(db: Database) -> None:
+    """Times, decimals and JSON go through the column types (text on SQLite, timestamptz,
+    numeric and json on PostgreSQL) and are stored exactly as `execute` stores them."""
+    values = {"at": NOW, "amount": Decimal("12.3400"), "data": {"a": [1, "b"]}, "n": 1}
+    with probe(db) as conn:
+        stmt = _upsert(conn)
+        fast.execute(conn, stmt, {"id": "ours", **values})
+        conn.execute(stmt, {"id": "theirs", **values})
+        fast.execute(conn, stmt, {"id": "ours", **values})  # the conflict: n + 1
+        conn.execute(stmt, {"id": "theirs", **values})
+        read = {r.id: tuple(r)[1:] for r in conn.execute(select(PROBE))}
+        raw = {r[0]: r[1:] for r in conn.exec_driver_sql(
+            "SELECT id, at, amount, data, n FROM fast_probe")}
+    assert read["ours"] == read["theirs"] == (NOW, Decimal("12.3400"), {"a": [1, "b"]}, 2)
+    assert raw["ours"] == raw["theirs"]  # the very same stored form
+
+
+def test_a_row_comes_back_as_execute_reads_it(db: Database, container: Container,
+                                              alice: Caller) -> None:
+    from tradewire.adapters.db.repositories import _KEY_ADMIN_AND_ACCOUNT
+    with container.deps.uow() as uow:
+        key_hash = uow.conn.execute(select(t.api_keys.c.key_hash)).scalars().first()
+    assert key_hash is not None
+    with transaction(db) as conn:
+        for account_id in (alice.account_id, None, "no-such-account"):
+            values = {"key_hash": key_hash, "account_id": account_id}
+            ours = fast.first(conn, _KEY_ADMIN_AND_ACCOUNT, values)
+            theirs = conn.execute(_KEY_ADMIN_AND_ACCOUNT, values).first()
+            assert theirs is not None and ours == dict(theirs._mapping)
+        assert ours["account__id"] is None  # the last one: no such account
+        with_account = fast.first(conn, _KEY_ADMIN_AND_ACCOUNT,
+                                  {"key_hash": key_hash, "account_id": alice.account_id})
+        assert with_account is not None
+        assert with_account["account__id"] == alice.account_id
+        assert with_account["account__created_at"].tzinfo is not None
+        assert fast.first(conn, _KEY_ADMIN_AND_ACCOUNT,
+                          {"key_hash": "unknown", "account_id": None}) is None
+
+
+def test_insert_ignore_says_whether_the_row_went_in(db: Database) -> None:
+    with probe(db) as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(PROBE).on_conflict_do_nothing().returning(PROBE.c.id)
+        assert fast.inserted(conn, stmt, {"id": "p-1", "n": 1}) is True
+        assert fast.inserted(conn, stmt, {"id": "p-1", "n": 2}) is False
+        assert conn.execute(select(PROBE.c.n)).scalar_one() == 1
+
+
+def test_driver_errors_come_out_as_sqlalchemys(db: Database) -> None:
+    with probe(db) as conn:
+        fast.execute(conn, insert(PROBE), {"id": "p-2", "n": 1})
+        with pytest.raises(IntegrityError):
+            fast.execute(conn, insert(PROBE), {"id": "p-2", "n": 1})
+
+
+def test_a_column_left_to_its_python_default_gets_it(db: Database) -> None:
+    """Such statements take `execute`'s path, which computes the default."""
+    metadata = MetaData()
+    table = Table("fast_defaults", metadata, Column("id", Integer, primary_key=True),
+                  Column("label", String(20), default="python-side"))
+    with transaction(db) as conn:
+        metadata.create_all(conn)
+        fast.execute(conn, insert(table), {"id": 1})
+        assert conn.execute(select(table.c.label)).scalar_one() == "python-side"
+
+
+def test_the_connections_events_see_each_statement(db: Database) -> None:
+    seen: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        with transaction(db) as conn:
+            fast.driver_sql(conn, "SAVEPOINT tw_test")
+            _probe_md.create_all(conn)
+            fast.execute(conn, insert(PROBE), {"id": "p-3", "n": 1})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+    assert "SAVEPOINT tw_test" in seen
+    assert seen[-1].startswith("INSERT INTO fast_probe")
+
+
+def test_outside_a_transaction_it_is_executes_own_path(db: Database) -> None:
+    with db.engine.connect() as conn:
+        assert not conn.in_transaction()
+        assert fast.first(conn, select(t.users).where(t.users.c.id == bindparam("id")),
+                          {"id": "none"}) is None
+        assert conn.in_transaction()  # execute began it, as it does
+        conn.rollback()
+
+
+class _Contexts:
+    """SQLAlchemy execution contexts built for compiled statements while `on`, on threads
+    other than the background worker's."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.recording = False
+
+    @contextlib.contextmanager
+    def on(self) -> Iterator[None]:
+        self.recording = True
+        try:
+            yield
+        finally:
+            self.recording = False
+
+
+@pytest.fixture
+def contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Contexts]:
+    seen = _Contexts()
+    real = default.DefaultExecutionContext._init_compiled.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if seen.recording and not threading.current_thread().name.startswith(
+                ("tradewire-worker", "tradewire-notify")):
+            seen.count += 1
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(default.DefaultExecutionContext, "_init_compiled",
+                        classmethod(counting))
+    yield seen
+
+
+def test_a_pending_signal_builds_no_execution_context(
+        client: httpx.Client, alice: Caller, contexts: _Contexts) -> None:
+    body = {"symbol": "AAPL", "action": "openLong", "accountId": alice.account_id,
+            "quantity": 1, "executeMode": "pending"}
+    first = client.post("/api/v1/signals", json={**body, "sourceId": "ctx-1"},
+                        headers=alice.headers)
+    assert first.status_code == 201, first.text
+    with contexts.on():
+        r = client.post("/api/v1/signals", json={**body, "sourceId": "ctx-2"},
+                        headers=alice.headers)
+    assert r.status_code == 201, r.text
+    assert contexts.count == 0
