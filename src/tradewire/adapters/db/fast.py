@@ -1,7 +1,7 @@
 """The write path's busiest statements, run on the driver's cursor.
 
-`Connection.execute` builds an execution context and a result for every statement: about
-two thirds of the writer thread's time per signal went there, not into SQLite or PostgreSQL.
+`Connection.execute` builds an execution context and a result for every statement: more than
+half of the writer thread's time per signal went there, not into SQLite or PostgreSQL.
 Here a statement is compiled by SQLAlchemy once per dialect and set of parameter names (the
 same SQL text it would send), its parameters go through the same column types' conversions
 (`bind_processor`, `result_processor` of each type on that dialect), and it runs through

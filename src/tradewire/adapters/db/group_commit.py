@@ -158,7 +158,7 @@ class GroupCommit:
             event.listen(conn, "before_cursor_execute", self._check_owner)
             self._conn = conn
         if self._batch is None:
-            self._take_turn()
+            self.take_turn()
             try:
                 self._tx = self._conn.begin()
             except BaseException:
@@ -242,23 +242,20 @@ class GroupCommit:
                 log.debug("discarding the shared write connection failed", exc_info=True)
         self._give_turn()  # after the close: the transaction ended with the connection
 
-    def take_turn(self) -> None:
-        """Under the mutex: wait for this process's turn to write the file now, before the
-        batch's first unit (which would otherwise wait for it); kept until the batch commits,
-        or given back at `release` when no batch opened."""
-        self._take_turn()
-
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
         """Under the mutex, with no batch open: this process's turn to write the file, for a
         writer on a connection of its own."""
-        self._take_turn()
+        self.take_turn()
         try:
             yield
         finally:
             self._give_turn()
 
-    def _take_turn(self) -> None:
+    def take_turn(self) -> None:
+        """Under the mutex: wait for this process's turn to write the file (a no-op when it
+        holds it, or has no turn to take). Kept until the batch commits, or given back at
+        `release` when no batch opened; the batch writer takes it before its units."""
         if self._turn is not None and not self._turn_held:
             self._turn.take()
             self._turn_held = True
