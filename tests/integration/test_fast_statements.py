@@ -1,17 +1,16 @@
 """The write path's busiest statements run on the driver's cursor (adapters/db/fast.py): the
 same SQL, the same values in and out as `Connection.execute`, the same events and errors, on
-SQLite and PostgreSQL; and a `pending` signal's unit builds no SQLAlchemy execution context."""
+SQLite and PostgreSQL. (That a `pending` signal's unit builds no SQLAlchemy execution context
+is checked with its statement budget, test_statement_budget.py.)"""
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import (
     JSON,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import default
 from sqlalchemy.exc import IntegrityError
 
 from tests.support import Caller
@@ -166,50 +164,3 @@ def test_outside_a_transaction_it_is_executes_own_path(db: Database) -> None:
                           {"id": "none"}) is None
         assert conn.in_transaction()  # execute began it, as it does
         conn.rollback()
-
-
-class _Contexts:
-    """SQLAlchemy execution contexts built for compiled statements while `on`, on threads
-    other than the background worker's."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.recording = False
-
-    @contextlib.contextmanager
-    def on(self) -> Iterator[None]:
-        self.recording = True
-        try:
-            yield
-        finally:
-            self.recording = False
-
-
-@pytest.fixture
-def contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Contexts]:
-    seen = _Contexts()
-    real = default.DefaultExecutionContext._init_compiled.__func__  # type: ignore[attr-defined]
-
-    def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        if seen.recording and not threading.current_thread().name.startswith(
-                ("tradewire-worker", "tradewire-notify")):
-            seen.count += 1
-        return real(cls, *args, **kwargs)
-
-    monkeypatch.setattr(default.DefaultExecutionContext, "_init_compiled",
-                        classmethod(counting))
-    yield seen
-
-
-def test_a_pending_signal_builds_no_execution_context(
-        client: httpx.Client, alice: Caller, contexts: _Contexts) -> None:
-    body = {"symbol": "AAPL", "action": "openLong", "accountId": alice.account_id,
-            "quantity": 1, "executeMode": "pending"}
-    first = client.post("/api/v1/signals", json={**body, "sourceId": "ctx-1"},
-                        headers=alice.headers)
-    assert first.status_code == 201, first.text
-    with contexts.on():
-        r = client.post("/api/v1/signals", json={**body, "sourceId": "ctx-2"},
-                        headers=alice.headers)
-    assert r.status_code == 201, r.text
-    assert contexts.count == 0

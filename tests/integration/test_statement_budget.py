@@ -6,7 +6,8 @@ share of an immediate signal's time (docs/performance.md). The budgets are what 
 change that adds a statement to every signal has to say so here. The count is of statements
 sent while one signal is handled (its request, the writer's unit, the paper venue's
 transaction, the report recorded and the answer's read), after a first signal of the same
-kind has created the rows every later one finds.
+kind has created the rows every later one finds. A `pending` signal's statements also build no
+SQLAlchemy execution context: they run on the driver's cursor (adapters/db/fast.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import default
 
 from tests.support import Caller
 from tradewire.bootstrap import Container
@@ -35,16 +38,25 @@ BUDGET = {
 
 
 class Recorder:
-    """The statements sent while `on` (threads of the background worker aside)."""
+    """The statements sent, and the execution contexts built, while `on` (threads of the
+    background worker aside)."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.contexts = 0
         self._recording = threading.Event()
 
+    def _counts(self) -> bool:
+        return self._recording.is_set() and not threading.current_thread().name.startswith(
+            ("tradewire-worker", "tradewire-notify"))
+
     def __call__(self, conn: object, cursor: object, statement: str, *args: object) -> None:
-        if self._recording.is_set() and not threading.current_thread().name.startswith(
-                ("tradewire-worker", "tradewire-notify")):
+        if self._counts():
             self.sent.append(statement)
+
+    def context_built(self) -> None:
+        if self._counts():
+            self.contexts += 1
 
     @contextlib.contextmanager
     def on(self) -> Iterator[None]:
@@ -60,8 +72,16 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(container: Container) -> Iterator[Recorder]:
+def recorder(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     r = Recorder()
+    real = default.DefaultExecutionContext._init_compiled.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        r.context_built()
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(default.DefaultExecutionContext, "_init_compiled",
+                        classmethod(counting))
     event.listen(container.db.engine, "before_cursor_execute", r)
     yield r
     event.remove(container.db.engine, "before_cursor_execute", r)
@@ -85,3 +105,5 @@ def test_one_signal_stays_within_its_statement_budget(
     sql = recorder.sql()
     print(f"{db_kind} {mode}: {len(sql)} statements")
     assert len(sql) <= BUDGET[(db_kind, mode)], "\n".join(sql)
+    if mode == "pending":
+        assert recorder.contexts == 0
