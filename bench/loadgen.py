@@ -109,15 +109,27 @@ def _rank(sorted_ns: list[int], q: float) -> float | None:
     return sorted_ns[max(0, math.ceil(q * len(sorted_ns)) - 1)] / 1e6
 
 
+# uvicorn closes a keep-alive connection idle for 5 s; a client that writes on it then reads
+# nothing back. Like HTTP clients (httpx's keep-alive expiry), reopen one idle for longer
+# than this instead of racing the server's close.
+IDLE_REOPEN_S = 4.0
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection; reopened after a failure or `Connection: close`."""
+    """One keep-alive HTTP/1.1 connection; reopened after a failure, `Connection: close`, or
+    `IDLE_REOPEN_S` of idleness."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
+        now = time.monotonic()
+        if self.writer is not None and now - self.last_used > IDLE_REOPEN_S:
+            self.close()
+        self.last_used = now
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -126,6 +138,7 @@ class Connection:
         status = int(head[9:12])
         length, chunked, close = _framing(head)
         body = await _chunked(self.reader) if chunked else await self.reader.readexactly(length)
+        self.last_used = time.monotonic()
         if close:
             self.close()
         return status, body
