@@ -76,48 +76,57 @@ def _plan(conn: Connection, statement: ClauseElement, keys: tuple[str, ...]) -> 
     return found[1]
 
 
-def execute(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> None:
-    """Run a statement that returns nothing (an INSERT, an upsert)."""
-    plan = _plan(conn, statement, tuple(values)) if conn.in_transaction() else None
-    if plan is None or plan.defaults:
-        conn.execute(statement, dict(values))
-        return
+def _fast(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
+          ) -> _Plan | None:
+    """The statement's plan, or None when it keeps `execute`'s path."""
+    if not conn.in_transaction():
+        return None
+    plan = _plan(conn, statement, tuple(values))
+    return None if plan.defaults else plan
+
+
+def _run(conn: Connection, sql: str, params: Any, *, fetch: bool = False
+         ) -> tuple[Any, Any] | None:
+    """Run `sql` on a cursor of the connection's; with `fetch`, (the first row or None, the
+    cursor's description)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        conn._cursor_execute(cursor, plan.sql, plan.parameters(values))
+        conn._cursor_execute(cursor, sql, params)
+        return (cursor.fetchone(), cursor.description) if fetch else None
     finally:
         cursor.close()
+
+
+def execute(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> None:
+    """Run a statement that returns nothing (an INSERT, an upsert)."""
+    plan = _fast(conn, statement, values)
+    if plan is None:
+        conn.execute(statement, dict(values))
+    else:
+        _run(conn, plan.sql, plan.parameters(values))
 
 
 def inserted(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> bool:
     """Run an INSERT ... ON CONFLICT DO NOTHING RETURNING ...: True when the row went in."""
-    plan = _plan(conn, statement, tuple(values)) if conn.in_transaction() else None
-    if plan is None or plan.defaults:
+    plan = _fast(conn, statement, values)
+    if plan is None:
         return conn.execute(statement, dict(values)).first() is not None
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        conn._cursor_execute(cursor, plan.sql, plan.parameters(values))
-        return cursor.fetchone() is not None
-    finally:
-        cursor.close()
+    found = _run(conn, plan.sql, plan.parameters(values), fetch=True)
+    return found is not None and found[0] is not None
 
 
 def first(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
           ) -> dict[str, Any] | None:
-    """The first row of a SELECT (or of a RETURNING) as {column key: value}, or None."""
-    plan = _plan(conn, statement, tuple(values)) if conn.in_transaction() else None
-    if plan is None or plan.defaults:
+    """The first row of a SELECT as {column key: value}, or None."""
+    plan = _fast(conn, statement, values)
+    if plan is None:
         row = conn.execute(statement, dict(values)).first()
         return dict(row._mapping) if row is not None else None
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        conn._cursor_execute(cursor, plan.sql, plan.parameters(values))
-        raw = cursor.fetchone()
-        if raw is None:
-            return None
-        processors = plan.row_processors(conn.dialect, cursor.description)
-    finally:
-        cursor.close()
+    found = _run(conn, plan.sql, plan.parameters(values), fetch=True)
+    if found is None or found[0] is None:
+        return None
+    raw, description = found
+    processors = plan.row_processors(conn.dialect, description)
     columns = plan.compiled.statement.selected_columns  # type: ignore[attr-defined]
     return {col.key: (process(value) if process is not None else value)
             for col, process, value in zip(columns, processors, raw, strict=True)}
@@ -125,8 +134,4 @@ def first(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
 
 def driver_sql(conn: Connection, sql: str) -> None:
     """A statement of the driver's own (SAVEPOINT ...), without parameters."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        conn._cursor_execute(cursor, sql, ())
-    finally:
-        cursor.close()
+    _run(conn, sql, ())
