@@ -1,5 +1,5 @@
-"""The write path's busiest statements run on the driver's cursor (adapters/db/fast.py): the
-same SQL, the same values in and out as `Connection.execute`, the same events and errors, on
+"""The hot paths' statements run on the driver's cursor (adapters/db/fast.py): the same SQL,
+the same values and rows in and out as `Connection.execute`, the same events and errors, on
 SQLite and PostgreSQL. (That a `pending` signal's unit builds no SQLAlchemy execution context
 is checked with its statement budget, test_statement_budget.py.)"""
 
@@ -24,9 +24,10 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
 from tests.support import Caller
 from tradewire.adapters.db import fast
@@ -164,3 +165,70 @@ def test_outside_a_transaction_it_is_executes_own_path(db: Database) -> None:
                           {"id": "none"}) is None
         assert conn.in_transaction()  # execute began it, as it does
         conn.rollback()
+
+
+_BY_N = select(PROBE).where(PROBE.c.n == bindparam("b_n")).order_by(PROBE.c.id)
+_IDS_BY_N = select(PROBE.c.id).where(PROBE.c.n == bindparam("b_n")).order_by(PROBE.c.id)
+_SET_N = update(PROBE).where(PROBE.c.id == bindparam("b_id"))
+_IN_LIST = select(PROBE.c.id).where(PROBE.c.id.in_(["r-1", "r-2"])).order_by(PROBE.c.id)
+
+
+def _rows(conn: Connection) -> None:
+    values = {"at": NOW, "amount": Decimal("7.50"), "data": {"k": [1, 2]}}
+    for i, n in ((1, 1), (2, 1), (3, 2)):
+        conn.execute(insert(PROBE), {"id": f"r-{i}", "n": n, **values})
+
+
+def test_run_reads_rows_as_execute_does(db: Database) -> None:
+    """Rows by attribute, by position and by `_mapping`, with the column types' values."""
+    with probe(db) as conn:
+        _rows(conn)
+        ours, theirs = fast.run(conn, _BY_N, {"b_n": 1}), conn.execute(_BY_N, {"b_n": 1})
+        assert isinstance(ours, fast.Rows)  # not execute's path in disguise
+        ours_rows, their_rows = list(ours), list(theirs)
+        assert [tuple(r) for r in ours_rows] == [tuple(r) for r in their_rows]
+        assert [dict(r._mapping) for r in ours_rows] == [dict(r._mapping) for r in their_rows]
+        first = ours_rows[0]
+        assert (first.id, first.at, first.amount, first.data) == (
+            "r-1", NOW, Decimal("7.50"), {"k": [1, 2]})
+        row_id, *_ = first
+        assert row_id == "r-1"
+        assert fast.run(conn, _IDS_BY_N, {"b_n": 1}).scalars() == ["r-1", "r-2"]
+        assert fast.run(conn, _IDS_BY_N, {"b_n": 2}).scalar_one() == "r-3"
+        assert fast.run(conn, _IDS_BY_N, {"b_n": 9}).scalar_one_or_none() is None
+        assert fast.run(conn, _IDS_BY_N, {"b_n": 9}).first() is None
+        with pytest.raises(NoResultFound):
+            fast.run(conn, _IDS_BY_N, {"b_n": 9}).scalar_one()
+        with pytest.raises(MultipleResultsFound):
+            fast.run(conn, _IDS_BY_N, {"b_n": 1}).scalar_one_or_none()
+
+
+def test_run_counts_the_rows_an_update_changed(db: Database) -> None:
+    with probe(db) as conn:
+        _rows(conn)
+        assert fast.run(conn, _SET_N, {"b_id": "r-1", "n": 5}).rowcount == 1
+        assert fast.run(conn, _SET_N, {"b_id": "none", "n": 5}).rowcount == 0
+        assert conn.execute(select(PROBE.c.n).where(PROBE.c.id == "r-1")).scalar_one() == 5
+
+
+def test_a_list_expanded_at_execution_keeps_executes_path(db: Database) -> None:
+    with probe(db) as conn:
+        _rows(conn)
+        result = fast.run(conn, _IN_LIST)
+        assert not isinstance(result, fast.Rows)
+        assert list(result.scalars()) == ["r-1", "r-2"]
+
+
+def test_a_listeners_error_comes_out_as_raised(db: Database) -> None:
+    """As from `execute`: not wrapped in SQLAlchemy's StatementError."""
+
+    def refuse(*_: object) -> None:
+        raise RuntimeError("refused by a listener")
+
+    with probe(db) as conn:
+        event.listen(db.engine, "before_cursor_execute", refuse)
+        try:
+            with pytest.raises(RuntimeError, match="refused by a listener"):
+                fast.run(conn, _IDS_BY_N, {"b_n": 1})
+        finally:
+            event.remove(db.engine, "before_cursor_execute", refuse)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, text, update
 
+from tradewire.adapters.db import fast
 from tradewire.adapters.db import tables as t
 from tradewire.adapters.db.engine import Database, WriteUnit
 from tradewire.adapters.db.repositories import insert_ignore, last_price
@@ -112,7 +113,7 @@ class PaperBroker:
                 row["reason"] = "one-cancels-other: a linked order already filled"
             if market is not None:
                 row.update(self._session_fields(request, market, row["created_at"]))
-            conn.execute(_INSERT_ORDER, row)
+            fast.run(conn, _INSERT_ORDER, row)
             if row["status"] == str(OrderStatus.ACCEPTED):
                 self._arrive(conn, row, market, quote, account, positions)
             # `row` holds every column the report reads, kept current by _set.
@@ -191,11 +192,11 @@ class PaperBroker:
         """Act on the time: expire day and gtd orders, fill close-auction orders at the close."""
         moved: list[tuple[str, BrokerOrder]] = []
         with self._read() as conn:  # the worker asks on every pass: take the write lock only
-            if conn.execute(_ANY_DUE, {"b_now": now}).first() is None:  # when something is due
+            if fast.run(conn, _ANY_DUE, {"b_now": now}).first() is None:  # when something is due
                 return moved
         with self._write() as conn:
             self._serialise_matching(conn)
-            for row in [dict(r._mapping) for r in conn.execute(_DUE_LOCKED, {"b_now": now})]:
+            for row in [dict(r._mapping) for r in fast.run(conn, _DUE_LOCKED, {"b_now": now})]:
                 if row["auction_at"] is not None and row["auction_at"] <= now:
                     price = self._last_price(conn, row["symbol"])
                     if price is not None:
@@ -259,7 +260,7 @@ class PaperBroker:
         return self._match(conn, row, tick.price, on_arrival=False, at=tick.ts)
 
     def _market(self, conn: Connection, ref: str) -> str | None:
-        return conn.execute(_MARKET, {"b_ref": ref}).scalar_one_or_none()
+        return fast.run(conn, _MARKET, {"b_ref": ref}).scalar_one_or_none()
 
     # ---- the book -----------------------------------------------------------------------
 
@@ -327,13 +328,13 @@ class PaperBroker:
             account = self._lock_account(conn, row["account_ref"])  # cash read, written back
         assert account is not None, "a paper order of an account that is gone"
         cash = account.cash
-        conn.execute(_INSERT_FILL, dict(
+        fast.run(conn, _INSERT_FILL, dict(
             fill_id=new_id(), broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
             price=price, fee=fee, filled_at=at))
         self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty, positions)
         cash = cash - side.sign * qty * price - fee
-        conn.execute(_SET_CASH, {"b_ref": row["account_ref"], "cash": cash})
+        fast.run(conn, _SET_CASH, {"b_ref": row["account_ref"], "cash": cash})
         self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
                   filled_qty=row["filled_qty"] + qty)
         if row["oco_group"] is not None:
@@ -370,18 +371,18 @@ class PaperBroker:
         }
 
     def _set(self, conn: Connection, row: dict[str, Any], **values: Any) -> None:
-        conn.execute(_SET_ORDER, {**values, "b_id": row["broker_order_id"]})
+        fast.run(conn, _SET_ORDER, {**values, "b_id": row["broker_order_id"]})
         row.update(values)
 
     def _order_row(self, conn: Connection, ref: str, coid: str) -> dict[str, Any] | None:
-        row = conn.execute(_ORDER, {"b_ref": ref, "b_coid": coid}).first()
+        row = fast.run(conn, _ORDER, {"b_ref": ref, "b_coid": coid}).first()
         return dict(row._mapping) if row else None
 
     def _report(self, conn: Connection, row: dict[str, Any] | None) -> BrokerOrder:
         assert row is not None
         fills = tuple(BrokerFill(fill_id=f.fill_id, qty=f.qty, price=f.price, fee=f.fee,
                                  filled_at=f.filled_at)
-                      for f in conn.execute(_FILLS, {"b_id": row["broker_order_id"]}))
+                      for f in fast.run(conn, _FILLS, {"b_id": row["broker_order_id"]}))
         return BrokerOrder(client_order_id=row["client_order_id"],
                            broker_order_id=row["broker_order_id"],
                            status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
@@ -404,10 +405,10 @@ class PaperBroker:
     def _lock_account(self, conn: Connection, ref: str) -> Any:
         """Serialise one account's orders across processes (PostgreSQL; SQLite locks the file);
         the account's cash and market, None when there is no such account."""
-        return conn.execute(_ACCOUNT_FOR_UPDATE, {"b_ref": ref}).first()
+        return fast.run(conn, _ACCOUNT_FOR_UPDATE, {"b_ref": ref}).first()
 
     def _cash(self, conn: Connection, ref: str) -> Any:
-        return conn.execute(_CASH, {"b_ref": ref}).scalar_one_or_none() or ZERO
+        return fast.run(conn, _CASH, {"b_ref": ref}).scalar_one_or_none() or ZERO
 
     def _buying_power(self, conn: Connection, ref: str, cash: Decimal,
                       positions: dict[str, Decimal]) -> Decimal:
@@ -423,17 +424,17 @@ class PaperBroker:
     def _reserved(self, conn: Connection, ref: str) -> Decimal:
         """Cash held back for resting buy orders at their limit (or stop) price."""
         total = ZERO
-        for r in conn.execute(_RESTING_BUYS, {"b_ref": ref}):
+        for r in fast.run(conn, _RESTING_BUYS, {"b_ref": ref}):
             price = r.limit_price or r.stop_price or self._last_price(conn, r.symbol) or ZERO
             total += (r.qty - r.filled_qty) * price
         return total
 
     def _positions(self, conn: Connection, ref: str) -> dict[str, Decimal]:
-        return {symbol: qty for symbol, qty in conn.execute(_POSITIONS, {"b_ref": ref})}
+        return {symbol: qty for symbol, qty in fast.run(conn, _POSITIONS, {"b_ref": ref})}
 
     def _position_row_qty(self, conn: Connection, ref: str, symbol: str) -> Decimal | None:
         """The position's quantity, None when it has no row yet."""
-        qty: Decimal | None = conn.execute(_HELD, {"b_ref": ref, "b_symbol": symbol}
+        qty: Decimal | None = fast.run(conn, _HELD, {"b_ref": ref, "b_symbol": symbol}
                                            ).scalar_one_or_none()
         return qty
 
@@ -444,9 +445,9 @@ class PaperBroker:
         held = (positions.get(symbol) if positions is not None
                 else self._position_row_qty(conn, ref, symbol))
         if held is None:
-            conn.execute(_INSERT_POSITION, {"account_ref": ref, "symbol": symbol, "qty": delta})
+            fast.run(conn, _INSERT_POSITION, {"account_ref": ref, "symbol": symbol, "qty": delta})
         else:
-            conn.execute(_SET_POSITION, {"b_ref": ref, "b_symbol": symbol, "qty": held + delta})
+            fast.run(conn, _SET_POSITION, {"b_ref": ref, "b_symbol": symbol, "qty": held + delta})
         if positions is not None:
             positions[symbol] = (held or ZERO) + delta
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from tradewire.adapters.db import fast
 from tradewire.adapters.db.group_commit import GroupCommit, WriteTurn
 
 _local = threading.local()
@@ -180,7 +181,7 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(conn: Any) -> None:
         # A writer takes the write lock at BEGIN, so two writers never deadlock on upgrade.
         writes = conn.get_execution_options().get("tw_write", True)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        fast.driver_sql(conn, "BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 

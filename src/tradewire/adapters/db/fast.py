@@ -10,16 +10,24 @@ connection's `before/after_cursor_execute` events fire (the statement budget tes
 with them, the group commit checks its owner with them), and a driver's error comes out
 translated and, on a lost connection, with the connection invalidated, as from `execute`.
 
-A statement that leaves a column to its Python-side default, and any statement outside a
-transaction, takes `execute`'s path instead (which computes the default, and begins).
+`run` is `Connection.execute` for the repositories' module-level statements: its rows are
+tuples with attribute and `_mapping` access as SQLAlchemy's rows have, its `rowcount` the
+driver's. Only statements built once go through here (module constants, cached builders): a
+plan is kept per statement object.
+
+A statement that leaves a column to its Python-side default, one with parameters expanded at
+execution (`IN` of a list), and any statement outside a transaction, take `execute`'s path
+instead (which computes the default, expands, and begins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import namedtuple
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -27,15 +35,17 @@ from sqlalchemy.sql import ClauseElement
 class _Plan:
     """One statement compiled for one dialect and set of parameter names."""
 
-    __slots__ = ("compiled", "defaults", "names", "processors", "results", "sql")
+    __slots__ = ("compiled", "defaults", "names", "processors", "results", "row", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         self.compiled = compiled
         # Columns left to a Python-side default: computed by `execute`'s execution context,
         # which such a statement keeps.
+        # Parameters expanded at execution (`IN` of a list) need `execute` as well.
         self.defaults = bool(getattr(compiled, "insert_prefetch", None)
-                             or getattr(compiled, "update_prefetch", None))
+                             or getattr(compiled, "update_prefetch", None)
+                             or compiled.post_compile_params or compiled.literal_execute_params)
         self.sql = compiled.string
         # Positional drivers (SQLite's qmark) take a tuple in the statement's order.
         self.names = tuple(compiled.positiontup) if compiled.positional else None
@@ -45,6 +55,7 @@ class _Plan:
             if process is not None:
                 self.processors[name] = process
         self.results: list[Any] | None = None  # per column, from the first cursor.description
+        self.row: Any = None  # the class of its rows, once it returned some
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         params = self.compiled.construct_params(dict(values))
@@ -57,10 +68,73 @@ class _Plan:
 
     def row_processors(self, dialect: Dialect, description: Any) -> list[Any]:
         if self.results is None:
-            columns = self.compiled.statement.selected_columns  # type: ignore[attr-defined]
-            self.results = [col.type.dialect_impl(dialect).result_processor(dialect, d[1])
-                            for col, d in zip(columns, description, strict=True)]
+            columns = getattr(self.compiled.statement, "selected_columns", None)
+            if columns is None:  # text(): values as the driver gives them, as `execute` does
+                self.results = [None] * len(description)
+            else:
+                self.results = [col.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                                for col, d in zip(columns, description, strict=True)]
         return self.results
+
+    def rows(self, dialect: Dialect, description: Any, raw: list[Any]) -> list[Any]:
+        processors = self.row_processors(dialect, description)
+        if self.row is None:
+            columns = getattr(self.compiled.statement, "selected_columns", None)
+            keys = [c.key for c in columns] if columns is not None else [d[0] for d in description]
+            self.row = _row_class(tuple(keys))
+        make = self.row._make
+        if not any(processors):
+            return [make(r) for r in raw]
+        return [make([p(v) if p is not None else v for p, v in zip(processors, r)])
+                for r in raw]
+
+
+def _row_class(keys: tuple[str, ...]) -> Any:
+    """A tuple with the columns as attributes and `_mapping`, like SQLAlchemy's Row."""
+    base = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
+
+    class Row(base):  # type: ignore[valid-type, misc]
+        __slots__ = ()
+
+        @property
+        def _mapping(self) -> dict[str, Any]:
+            return dict(zip(keys, self, strict=True))
+
+    return Row
+
+
+class Rows:
+    """What `run` gives back: the rows and the rowcount, read as from a CursorResult."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows, self.rowcount = rows, rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        return list(self._rows)
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def scalars(self) -> list[Any]:
+        return [r[0] for r in self._rows]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        if not self._rows:
+            raise NoResultFound("No row was found when one was required")
+        return self.scalar_one_or_none()
 
 
 _plans: dict[tuple[int, str, tuple[str, ...]], tuple[ClauseElement, _Plan]] = {}
@@ -85,16 +159,44 @@ def _fast(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
     return None if plan.defaults else plan
 
 
-def _run(conn: Connection, sql: str, params: Any, *, fetch: bool = False
-         ) -> tuple[Any, Any] | None:
-    """Run `sql` on a cursor of the connection's; with `fetch`, (the first row or None, the
-    cursor's description)."""
+def _run(conn: Connection, sql: str, params: Any, fetch: str | None = None
+         ) -> tuple[Any, Any, int]:
+    """Run `sql` on a cursor of the connection's: (what `fetch` asks for: "one" row or None,
+    "all" rows, or nothing; the cursor's description; its rowcount)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        conn._cursor_execute(cursor, sql, params)
-        return (cursor.fetchone(), cursor.description) if fetch else None
+        try:
+            conn._cursor_execute(cursor, sql, params)
+        except StatementError as e:
+            # Without an execution context SQLAlchemy wraps any error, a listener's too (the
+            # group commit's guard); `execute` lets those through as they are, and so do we.
+            if isinstance(e, DBAPIError) or e.orig is None:
+                raise
+            raise e.orig from None
+        description = cursor.description
+        if fetch == "one":
+            found: Any = cursor.fetchone()
+        elif fetch == "all":
+            found = cursor.fetchall() if description is not None else []
+        else:
+            found = None
+        return found, description, cursor.rowcount
     finally:
         cursor.close()
+
+
+def run(conn: Connection, statement: ClauseElement, values: Mapping[str, Any] | None = None
+        ) -> Any:
+    """`conn.execute(statement, values)` for a statement built once: its rows (`Rows`, or
+    the CursorResult of `execute`'s path)."""
+    values = values or {}
+    plan = _fast(conn, statement, values)
+    if plan is None:
+        return conn.execute(statement, dict(values))
+    raw, description, rowcount = _run(conn, plan.sql, plan.parameters(values), "all")
+    if description is None:
+        return Rows([], rowcount)
+    return Rows(plan.rows(conn.dialect, description, raw), rowcount)
 
 
 def execute(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> None:
@@ -111,8 +213,7 @@ def inserted(conn: Connection, statement: ClauseElement, values: Mapping[str, An
     plan = _fast(conn, statement, values)
     if plan is None:
         return conn.execute(statement, dict(values)).first() is not None
-    found = _run(conn, plan.sql, plan.parameters(values), fetch=True)
-    return found is not None and found[0] is not None
+    return _run(conn, plan.sql, plan.parameters(values), "one")[0] is not None
 
 
 def first(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
@@ -122,10 +223,9 @@ def first(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
     if plan is None:
         row = conn.execute(statement, dict(values)).first()
         return dict(row._mapping) if row is not None else None
-    found = _run(conn, plan.sql, plan.parameters(values), fetch=True)
-    if found is None or found[0] is None:
+    raw, description, _ = _run(conn, plan.sql, plan.parameters(values), "one")
+    if raw is None:
         return None
-    raw, description = found
     processors = plan.row_processors(conn.dialect, description)
     columns = plan.compiled.statement.selected_columns  # type: ignore[attr-defined]
     return {col.key: (process(value) if process is not None else value)

@@ -128,7 +128,8 @@ _ORDER_CLAIM = (
             submitted_at=func.coalesce(_o.submitted_at, bindparam("b_now", type_=_TS))))
 _WORKING = select(_o.side, _o.qty, _o.filled_qty).where(
     _o.account_id == bindparam("b_account"), _o.symbol == bindparam("b_symbol"),
-    _o.exit_leg.is_(None), _o.status.in_([str(s) for s in OPEN_STATUSES]))
+    # equalities, not IN of a list (expanded at each execution): a statement compiled once
+    _o.exit_leg.is_(None), or_(*(_o.status == str(s) for s in sorted(OPEN_STATUSES))))
 _POSITION = select(t.positions).where(t.positions.c.account_id == bindparam("b_account"),
                                       t.positions.c.symbol == bindparam("b_symbol"))
 _POSITION_LOCK = _POSITION.with_for_update()
@@ -161,10 +162,10 @@ class _Repo:
 
 class UserRepo(_Repo):
     def add(self, user: User) -> None:
-        self.conn.execute(_INSERT[t.users], asdict(user))
+        fast.run(self.conn, _INSERT[t.users], asdict(user))
 
     def get(self, user_id: str) -> User | None:
-        row = self.conn.execute(_USER_BY_ID, {"id": user_id}).first()
+        row = fast.run(self.conn, _USER_BY_ID, {"id": user_id}).first()
         return User(**row._mapping) if row else None
 
     def by_username(self, username: str) -> User | None:
@@ -184,7 +185,7 @@ class AccountRepo(_Repo):
         self._read: dict[str, Account] = {}
 
     def add(self, account: Account) -> None:
-        self.conn.execute(_INSERT[t.accounts], asdict(account))
+        fast.run(self.conn, _INSERT[t.accounts], asdict(account))
 
     def remember(self, account: Account) -> None:
         """An account read with another row (the key that names it): not read again."""
@@ -193,7 +194,7 @@ class AccountRepo(_Repo):
     def get(self, account_id: str) -> Account | None:
         account = self._read.get(account_id)
         if account is None:
-            row = self.conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).first()
+            row = fast.run(self.conn, _ACCOUNT_BY_ID, {"id": account_id}).first()
             if row is None:
                 return None
             account = self._read[account_id] = Account(**row._mapping)
@@ -219,7 +220,7 @@ class ApiKeyRepo(_Repo):
         values = asdict(key)
         values["scopes"] = ",".join(sorted(key.scopes))
         values["account_ids"] = sorted(key.account_ids) if key.account_ids is not None else None
-        self.conn.execute(_INSERT[t.api_keys], values)
+        fast.run(self.conn, _INSERT[t.api_keys], values)
 
     def with_owner_admin(self, key_hash: str, account_id: str | None = None
                          ) -> tuple[ApiKey, bool, Account | None] | None:
@@ -330,7 +331,7 @@ class SignalRepo(_Repo):
 
     def get(self, signal_id: str, *, for_update: bool = False) -> Signal | None:
         q = _SIGNAL_BY_ID_FOR_UPDATE if for_update else _SIGNAL_BY_ID
-        row = self.conn.execute(q, {"b_id": signal_id}).first()
+        row = fast.run(self.conn, q, {"b_id": signal_id}).first()
         return _signal(row) if row else None
 
     def holder_of(self, account_id: str, source_id: str) -> Signal | None:
@@ -353,10 +354,10 @@ class SignalRepo(_Repo):
         if replaced_by is not None:
             values["replaced_by"] = replaced_by
         values.update(b_id=signal.id, b_expected=str(signal.status))
-        return self.conn.execute(_SIGNAL_CAS, values).rowcount == 1
+        return fast.run(self.conn, _SIGNAL_CAS, values).rowcount == 1
 
     def waiting_after(self, signal_id: str) -> list[Signal]:
-        return [_signal(r) for r in self.conn.execute(_WAITING_AFTER, {"b_id": signal_id})]
+        return [_signal(r) for r in fast.run(self.conn, _WAITING_AFTER, {"b_id": signal_id})]
 
     def list(self, f: SignalFilter, page: Page) -> list[Signal]:
         q = select(t.signals).order_by(t.signals.c.created_at.desc(), t.signals.c.id.desc())
@@ -400,26 +401,27 @@ class OrderRepo(_Repo):
             reserved_until: datetime | None = None) -> None:
         """Store an order; a reservation keeps the worker's sweep off it while the request
         that stored it sends it itself (the sweep takes it if that request dies)."""
-        self.conn.execute(_INSERT[t.orders], {**_order_row(order, order.created_at),
-                                              "lease_owner": reserved_by,
-                                              "lease_until": reserved_until})
+        # attempts given (the column's default), so no Python-side default is left to compute
+        fast.run(self.conn, _INSERT[t.orders], {**_order_row(order, order.created_at),
+                                                "lease_owner": reserved_by,
+                                                "lease_until": reserved_until, "attempts": 0})
 
     def get(self, order_id: str) -> Order | None:
-        row = self.conn.execute(_ORDER_BY_ID, {"b_id": order_id}).first()
+        row = fast.run(self.conn, _ORDER_BY_ID, {"b_id": order_id}).first()
         return _order(row) if row else None
 
     def by_client_id(self, client_order_id: str) -> Order | None:
-        row = self.conn.execute(_ORDER_BY_CLIENT_ID, {"b_client_id": client_order_id}).first()
+        row = fast.run(self.conn, _ORDER_BY_CLIENT_ID, {"b_client_id": client_order_id}).first()
         return _order(row) if row else None
 
     def of_signal(self, signal_id: str) -> list[Order]:
-        return [_order(r) for r in self.conn.execute(_ORDERS_OF_SIGNAL, {"b_id": signal_id})]
+        return [_order(r) for r in fast.run(self.conn, _ORDERS_OF_SIGNAL, {"b_id": signal_id})]
 
     def save(self, order: Order, expected: OrderStatus, at: datetime, **extra: Any) -> bool:
         """Compare-and-set on status; False when another writer moved the order first."""
         values = {k: v for k, v in _order_row(order, at).items() if k not in ("id", "created_at")}
         values.update(extra, b_id=order.id, b_expected=str(expected))
-        return self.conn.execute(_ORDER_CAS, values).rowcount == 1
+        return fast.run(self.conn, _ORDER_CAS, values).rowcount == 1
 
     def hold(self, order_id: str, until: datetime, now: datetime) -> None:
         """Put a claimed order back, not to be claimed again before `until`."""
@@ -432,11 +434,11 @@ class OrderRepo(_Repo):
         """Take the submit lease of one order if it is free (new and not reserved by another,
         or a lapsed lease)."""
         params = {"b_id": order_id, "b_now": now, "b_owner": owner, "b_lease_until": lease_until}
-        return self.conn.execute(_ORDER_CLAIM, params).rowcount == 1
+        return fast.run(self.conn, _ORDER_CLAIM, params).rowcount == 1
 
     def any_claimable(self, now: datetime) -> bool:
         """A read before `reserve`: an idle sweep takes no write lock."""
-        return self.conn.execute(_ANY_CLAIMABLE, {"b_now": now}).first() is not None
+        return fast.run(self.conn, _ANY_CLAIMABLE, {"b_now": now}).first() is not None
 
     def reserve(self, owner: str, now: datetime, until: datetime, limit: int) -> list[str]:
         """The sweep's share of the orders no live submitter holds: leased to `owner` (their
@@ -477,7 +479,7 @@ class OrderRepo(_Repo):
         """Signed quantity still to fill on the account's open orders in the symbol. Resting
         exits (native stops, take-profits) are left out: they wait on a price, and a close
         that fills first cancels them."""
-        rows = self.conn.execute(_WORKING, {"b_account": account_id, "b_symbol": symbol})
+        rows = fast.run(self.conn, _WORKING, {"b_account": account_id, "b_symbol": symbol})
         return sum((Side(side).sign * (qty - filled) for side, qty, filled in rows), Decimal(0))
 
 
@@ -520,13 +522,13 @@ class PositionRepo(_Repo):
         values = {"qty": p.qty, "avg_entry_price": p.avg_entry_price,
                   "realized_pnl": p.realized_pnl, "updated_at": at}
         update = {"b_account": p.account_id, "b_symbol": p.symbol, **values}
-        if self.conn.execute(_POSITION_UPDATE, update).rowcount == 1:
+        if fast.run(self.conn, _POSITION_UPDATE, update).rowcount == 1:
             return
         if not insert_ignore(self.conn, t.positions, {**asdict(p), "updated_at": at}):
-            self.conn.execute(_POSITION_UPDATE, update)  # inserted in between by another
+            fast.run(self.conn, _POSITION_UPDATE, update)  # inserted in between by another
 
     def _read(self, stmt: Any, account_id: str, symbol: str) -> Position | None:
-        row = self.conn.execute(stmt, {"b_account": account_id, "b_symbol": symbol}).first()
+        row = fast.run(self.conn, stmt, {"b_account": account_id, "b_symbol": symbol}).first()
         if row is None:
             return None
         m = dict(row._mapping)
@@ -584,7 +586,7 @@ class JobRepo(_Repo):
     def add(self, job: Job) -> None:
         row = asdict(job)
         row.update(kind=str(job.kind), status=str(job.status), updated_at=job.created_at)
-        self.conn.execute(_INSERT[t.jobs], row)
+        fast.run(self.conn, _INSERT[t.jobs], row)
 
     def of_signal(self, signal_id: str) -> list[Job]:
         q = select(t.jobs).where(t.jobs.c.signal_id == signal_id).order_by(t.jobs.c.due_at)
@@ -592,7 +594,7 @@ class JobRepo(_Repo):
 
     def any_due(self, now: datetime) -> bool:
         """A read before the claiming write: an idle worker's pass takes no write lock."""
-        return self.conn.execute(_ANY_DUE, {"b_now": now}).first() is not None
+        return fast.run(self.conn, _ANY_DUE, {"b_now": now}).first() is not None
 
     def claim_due(self, owner: str, now: datetime, lease_until: datetime,
                   limit: int) -> list[Job]:
@@ -701,7 +703,7 @@ class CredentialRepo(_Repo):
 
 class RiskRepo(_Repo):
     def get(self, account_id: str) -> dict[str, Any] | None:
-        return self.conn.execute(_RISK_LIMITS, {"b_account": account_id}).scalar_one_or_none()
+        return fast.run(self.conn, _RISK_LIMITS, {"b_account": account_id}).scalar_one_or_none()
 
     def put(self, account_id: str, limits: dict[str, Any], now: datetime) -> None:
         row = {"account_id": account_id, "limits": limits, "updated_at": now}
@@ -715,13 +717,13 @@ class RiskRepo(_Repo):
         """The account's realized P&L when `session` began. The first call in a session
         records `realized_now()`; later ones read the row and never call it."""
         key = {"b_account": account_id, "b_session": session}
-        found = self.conn.execute(_SESSION_START, key).scalar_one_or_none()
+        found = fast.run(self.conn, _SESSION_START, key).scalar_one_or_none()
         if found is None:
             insert_ignore(self.conn, t.account_session_pnl, {
                 "account_id": account_id, "session": session,
                 "realized_at_start": realized_now()})
             # a concurrent first writer's, if it won
-            found = self.conn.execute(_SESSION_START, key).scalar_one()
+            found = fast.run(self.conn, _SESSION_START, key).scalar_one()
         return Decimal(found)
 
     def realized_total(self, account_id: str) -> Decimal:
@@ -764,7 +766,7 @@ class StatsRepo(_Repo):
 
 class FlagRepo(_Repo):
     def get(self, key: str) -> str | None:
-        return self.conn.execute(_FLAG, {"b_key": key}).scalar_one_or_none()
+        return fast.run(self.conn, _FLAG, {"b_key": key}).scalar_one_or_none()
 
     def set(self, key: str, value: str) -> None:
         if not insert_ignore(self.conn, t.service_flags, {"key": key, "value": value}):
@@ -774,7 +776,7 @@ class FlagRepo(_Repo):
 
 class AccessTokenRepo(_Repo):
     def add(self, token: AccessToken) -> None:
-        self.conn.execute(_INSERT[t.access_tokens], asdict(token))
+        fast.run(self.conn, _INSERT[t.access_tokens], asdict(token))
 
     def by_hash(self, token_hash: str) -> AccessToken | None:
         q = select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)
@@ -790,7 +792,7 @@ class AccessTokenRepo(_Repo):
 
 class TriggerRepo(_Repo):
     def add(self, trigger: Trigger) -> None:
-        self.conn.execute(_INSERT[t.triggers], asdict(trigger))
+        fast.run(self.conn, _INSERT[t.triggers], asdict(trigger))
 
     def get(self, trigger_id: str) -> Trigger | None:
         row = self.conn.execute(select(t.triggers).where(t.triggers.c.id == trigger_id)).first()
@@ -822,7 +824,7 @@ class TriggerRepo(_Repo):
 
 class PartnerRepo(_Repo):
     def add(self, partner: Partner) -> None:
-        self.conn.execute(_INSERT[t.partners], asdict(partner))
+        fast.run(self.conn, _INSERT[t.partners], asdict(partner))
 
     def get(self, partner_id: str) -> Partner | None:
         row = self.conn.execute(select(t.partners).where(t.partners.c.id == partner_id)).first()
@@ -873,7 +875,7 @@ class TimingRepo(_Repo):
 
 def last_price(conn: Connection, symbol: str) -> Decimal | None:
     """The last recorded price of a symbol, on the given connection."""
-    return conn.execute(_LAST_PRICE, {"b_symbol": symbol}).scalar_one_or_none()
+    return fast.run(conn, _LAST_PRICE, {"b_symbol": symbol}).scalar_one_or_none()
 
 
 class MarketPriceRepo(_Repo):
@@ -922,7 +924,7 @@ class TriggerLeaseRepo(_Repo):
 
 class ChannelRepo(_Repo):
     def add(self, channel: Channel) -> None:
-        self.conn.execute(_INSERT[t.channels], asdict(channel))
+        fast.run(self.conn, _INSERT[t.channels], asdict(channel))
 
     def get(self, channel_id: str) -> Channel | None:
         row = self.conn.execute(select(t.channels).where(t.channels.c.id == channel_id)).first()
@@ -954,7 +956,7 @@ class ChannelRepo(_Repo):
 
 class PartnerSignalRepo(_Repo):
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT[t.partner_signals], row)
+        fast.run(self.conn, _INSERT[t.partner_signals], row)
 
     def get(self, signal_id: str) -> dict[str, Any] | None:
         q = select(t.partner_signals).where(t.partner_signals.c.id == signal_id)
@@ -1044,21 +1046,21 @@ class StoredPlan:
 class ExitPlanRepo(_Repo):
     def add(self, signal_id: str, account_id: str, symbol: str, plan: ExitPlan,
             at: datetime) -> None:
-        self.conn.execute(_INSERT[t.exit_plans], dict(
+        fast.run(self.conn, _INSERT[t.exit_plans], dict(
             signal_id=signal_id, account_id=account_id, symbol=symbol, plan=_plan_row(plan),
             state=None, version=0, active=True, updated_at=at))
 
     def get(self, signal_id: str) -> StoredPlan | None:
-        row = self.conn.execute(_PLAN, {"b_id": signal_id}).first()
+        row = fast.run(self.conn, _PLAN, {"b_id": signal_id}).first()
         return self._stored(row) if row else None
 
     def armed(self) -> list[StoredPlan]:
         """Active plans whose entry has filled: what the trigger book holds."""
-        return [self._stored(r) for r in self.conn.execute(_ARMED)]
+        return [self._stored(r) for r in fast.run(self.conn, _ARMED)]
 
     def with_resting_legs(self) -> list[str]:
         """The signal ids of the armed plans that hold legs resting at the broker."""
-        return list(self.conn.execute(_WITH_RESTING_LEGS).scalars())
+        return list(fast.run(self.conn, _WITH_RESTING_LEGS).scalars())
 
     def changed_since(self, since: datetime) -> list[StoredPlan]:
         """Plans changed at or after `since`, active or not (a worker's book follows them)."""
@@ -1067,7 +1069,7 @@ class ExitPlanRepo(_Repo):
 
     def armed_on(self, account_id: str, symbol: str) -> list[StoredPlan]:
         """The armed plans of one account's position (a fill that moves it concerns them)."""
-        rows = self.conn.execute(_ARMED_ON, {"b_symbol": symbol, "b_account": account_id})
+        rows = fast.run(self.conn, _ARMED_ON, {"b_symbol": symbol, "b_account": account_id})
         return [self._stored(r) for r in rows]
 
     def save(self, stored: StoredPlan, *, plan: ExitPlan | None = None,
@@ -1134,7 +1136,7 @@ class StrategyRepo(_Repo):
     """Strategies as stored rows (their definition is parsed by the strategies layer)."""
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT[t.strategies], row)
+        fast.run(self.conn, _INSERT[t.strategies], row)
 
     def get(self, strategy_id: str) -> dict[str, Any] | None:
         q = select(t.strategies).where(t.strategies.c.id == strategy_id)
