@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.sql import ClauseElement
 
 
@@ -85,7 +85,7 @@ class _Plan:
         make = self.row._make
         if not any(processors):
             return [make(r) for r in raw]
-        return [make([p(v) if p is not None else v for p, v in zip(processors, r)])
+        return [make([p(v) if p is not None else v for p, v in zip(processors, r, strict=True)])
                 for r in raw]
 
 
