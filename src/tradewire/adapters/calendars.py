@@ -34,15 +34,14 @@ class ExchangeCalendars:
         """The session in progress at `at` (extended hours included), or the next one."""
         if market == ALWAYS_OPEN:
             return _always(at)
-        cal = _calendar(market)
         # Start a day early: yesterday's after-hours may run past midnight UTC.
-        day = pd.Timestamp(at.astimezone(UTC).date()) - pd.Timedelta(days=1)
-        label = cal.date_to_session(day, direction="next")
+        label = _session_on_or_after(market, (at.astimezone(UTC).date()
+                                              - timedelta(days=1)).isoformat())
         for _ in range(10):
-            session = _session_cached(market, label.date().isoformat())
+            session = _session_cached(market, label)
             if at < (session.post_close_at or session.close_at):
                 return session
-            label = cal.next_session(label)
+            label = _session_after(market, label)
         raise RuntimeError(f"no session found after {at} on {market}")
 
     def timezone(self, market: str) -> tzinfo:
@@ -58,6 +57,18 @@ class ExchangeCalendars:
         if at < session.open_at:
             return session.open_at
         return self.session_at_or_after(market, session.post_close_at or session.close_at).open_at
+
+
+# Session labels by day, remembered: exchange-calendars answers each through pandas (tens of
+# microseconds, and a signal asks several times).
+@lru_cache(maxsize=4096)
+def _session_on_or_after(market: str, day: str) -> str:
+    return _calendar(market).date_to_session(pd.Timestamp(day), direction="next").date().isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _session_after(market: str, label: str) -> str:
+    return _calendar(market).next_session(pd.Timestamp(label)).date().isoformat()
 
 
 @lru_cache(maxsize=4096)

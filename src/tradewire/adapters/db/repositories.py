@@ -155,6 +155,17 @@ _LAST_PRICE = select(t.market_prices.c.price).where(
     t.market_prices.c.symbol == bindparam("b_symbol"))
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _columns(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, the values as they are (asdict would deep-copy each one
+    for nothing: the row is only read)."""
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+
+
 class _Repo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -377,7 +388,7 @@ class SignalRepo(_Repo):
 
 
 def _order_row(o: Order, at: datetime) -> dict[str, Any]:
-    row = asdict(o)
+    row = _columns(o)
     for k in ("side", "order_type", "time_in_force", "purpose", "status"):
         row[k] = str(row[k])
     row["updated_at"] = at
@@ -486,7 +497,7 @@ class OrderRepo(_Repo):
 class FillRepo(_Repo):
     def add_unique(self, fill: Fill) -> bool:
         """Record a fill; False when its fill id was seen before (a redelivery)."""
-        row = asdict(fill)
+        row = _columns(fill)
         row["side"] = str(fill.side)
         return insert_ignore(self.conn, t.fills, row)
 
@@ -524,7 +535,7 @@ class PositionRepo(_Repo):
         update = {"b_account": p.account_id, "b_symbol": p.symbol, **values}
         if fast.run(self.conn, _POSITION_UPDATE, update).rowcount == 1:
             return
-        if not insert_ignore(self.conn, t.positions, {**asdict(p), "updated_at": at}):
+        if not insert_ignore(self.conn, t.positions, {**_columns(p), "updated_at": at}):
             fast.run(self.conn, _POSITION_UPDATE, update)  # inserted in between by another
 
     def _read(self, stmt: Any, account_id: str, symbol: str) -> Position | None:
@@ -641,12 +652,8 @@ class JobRepo(_Repo):
         return self.conn.execute(q).rowcount
 
 
-_EVENT_FIELDS = tuple(f.name for f in fields(AuditEvent))
-
-
 def _event_row(event: AuditEvent) -> dict[str, Any]:
-    """The event's columns (asdict would deep-copy its data for nothing)."""
-    return {name: getattr(event, name) for name in _EVENT_FIELDS}
+    return _columns(event)
 
 
 class AuditRepo(_Repo):
