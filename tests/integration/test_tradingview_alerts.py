@@ -63,6 +63,20 @@ def test_buy_while_short_covers_first_and_opens_the_long_after_the_fill(
     assert qty(client, alice) == "10"
 
 
+def test_a_plain_fill_leaves_the_worker_to_its_poll_and_a_released_entry_wakes_it(
+        client: httpx.Client, hook: str, alice: Caller, container: Container) -> None:
+    """A worker pass costs reads of its own: a fill wakes it only when the fill made work
+    (here the reversal's entry, released by the cover's fill)."""
+    container.wake_event.clear()
+    assert send(client, hook, ticker="AAPL", action="sell", quantity=5).status_code == 201
+    assert qty(client, alice) == "-5"
+    assert not container.wake_event.is_set()
+    assert send(client, hook, ticker="AAPL", action="buy", quantity=10).status_code == 201
+    assert container.wake_event.is_set()
+    Worker(container).run_once()
+    assert qty(client, alice) == "10"
+
+
 def test_the_reversal_entry_is_cancelled_when_the_cover_never_fills(
         client: httpx.Client, hook: str, alice: Caller, container: Container) -> None:
     send(client, hook, ticker="AAPL", action="sell", quantity=5)

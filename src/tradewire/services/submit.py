@@ -198,7 +198,9 @@ def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> li
                      len(reports))
     for key, symbol, below, above in [*touched.armings, *armings]:
         deps.exits.arm(key, symbol, below, above)
-    if any(o is not None and o.status is OrderStatus.FILLED for o in out):
+    if touched.due or touched.plans or armings:
+        # Work the fills made: released signals, a timed exit, plans that moved (the workers'
+        # trigger books follow them). A plain fill leaves the worker to its poll.
         deps.wake()
     settle_native(work, deps)
     return out
@@ -211,6 +213,7 @@ class _Touched:
     armings: list[Arming] = field(default_factory=list)
     plans: set[str] = field(default_factory=set)
     positions: set[tuple[str, str]] = field(default_factory=set)
+    due: bool = False  # jobs added for the worker: released signals, a timed exit
 
 
 def settle_native(work: NativeWork, deps: Deps) -> None:
@@ -274,7 +277,7 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
         if order.exit_leg is not None:
             on_resting_exit(uow, before, order, now)
             touched.plans.add(order.signal_id)
-    _follow_signal(uow, before, order, now, deps)
+    touched.due |= _follow_signal(uow, before, order, now, deps)
     return order
 
 
@@ -304,14 +307,15 @@ def _settle_status(order: Order, report: BrokerOrder, events: list[AuditEvent],
 
 
 def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
-                   deps: Deps) -> None:
-    """Carry the order's news to its signal: executed, rejected, or a timed exit to arm."""
+                   deps: Deps) -> bool:
+    """Carry the order's news to its signal: executed, rejected, or a timed exit to arm.
+    True when it gave the worker a job (a released signal, a timed exit)."""
     if order.signal_id is None or order.client_order_id != make_client_order_id(
             order.signal_id, "entry"):
-        return
+        return False
     signal = uow.signals.get(order.signal_id)
     if signal is None:
-        return
+        return False
     if signal.status is SignalStatus.QUEUED:
         if order.status in ACKNOWLEDGED:
             target, free = SignalStatus.EXECUTED, False
@@ -326,7 +330,7 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
             uow.audit.add(signal_event(signal, f"Signal{target.title()}", now,
                                        from_status="queued", to_status=str(target),
                                        order_id=order.id))
-    _release_waiting(uow, signal.id, before, order, now)
+    released = _release_waiting(uow, signal.id, before, order, now)
     arms = (signal.exit_rule is not None and order.purpose is OrderPurpose.ENTRY
             and order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED)
     if arms:
@@ -338,18 +342,22 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
                          payload={"order_id": order.id}))
         uow.audit.add(signal_event(signal, "ExitArmed", now, due_at=due.isoformat(),
                                    trigger=str(signal.exit_rule.trigger)))
+    return released or arms
 
 
 def _release_waiting(uow: UnitOfWork, signal_id: str, before: Order, order: Order,
-                     now: datetime) -> None:
-    """Signals waiting for this one's fill go to the scheduler; if it never fills, they end."""
+                     now: datetime) -> bool:
+    """Signals waiting for this one's fill go to the scheduler; if it never fills, they end.
+    True when one was released (a job due now)."""
     filled = order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED
     dead = order.status in (OrderStatus.REJECTED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
     if not (filled or dead):
-        return
+        return False
+    released = False
     for waiting in uow.signals.waiting_after(signal_id):
         if filled:
             if uow.signals.move(waiting, SignalStatus.SCHEDULED, now):
+                released = True
                 uow.jobs.add(Job(id=new_id(), kind=JobKind.PROCESS_SIGNAL, due_at=now,
                                  created_at=now, signal_id=waiting.id,
                                  account_id=waiting.account_id, valid_until=waiting.valid_until))
@@ -359,6 +367,7 @@ def _release_waiting(uow: UnitOfWork, signal_id: str, before: Order, order: Orde
                               reason=f"the order it waited for ended {order.status}"):
             uow.audit.add(signal_event(waiting, "SignalCancelled", now, from_status="waiting",
                                        to_status="cancelled", after=signal_id))
+    return released
 
 
 def _closing_session(deps: Deps, market: str, at: datetime) -> Session:
