@@ -6,7 +6,7 @@ share of an immediate signal's time (docs/performance.md). The budgets are what 
 change that adds a statement to every signal has to say so here. The count is of statements
 sent while one signal is handled (its request, the writer's unit, the paper venue's
 transaction, the report recorded and the answer's read), after a first signal of the same
-kind has created the rows every later one finds. A `pending` signal's statements also build no
+kind has created the rows every later one finds. The statements also build (almost) no
 SQLAlchemy execution context: they run on the driver's cursor (adapters/db/fast.py).
 """
 
@@ -35,6 +35,11 @@ BUDGET = {
     ("postgres", "pending"): 4,
     ("postgres", "immediate"): 38,
 }
+
+# executeMode -> most SQLAlchemy execution contexts one signal may build: every statement runs
+# on the driver's cursor (adapters/db/fast.py) but an immediate signal's audit events, which
+# go in with one executemany per unit (the signal's, the report's).
+CONTEXTS = {"pending": 0, "immediate": 2}
 
 
 class Recorder:
@@ -103,7 +108,6 @@ def test_one_signal_stays_within_its_statement_budget(
     assert r.status_code == 201, r.text
     assert r.json()["signal"]["status"] == ("pending" if mode == "pending" else "executed")
     sql = recorder.sql()
-    print(f"{db_kind} {mode}: {len(sql)} statements")
+    print(f"{db_kind} {mode}: {len(sql)} statements, {recorder.contexts} contexts")
     assert len(sql) <= BUDGET[(db_kind, mode)], "\n".join(sql)
-    if mode == "pending":
-        assert recorder.contexts == 0
+    assert recorder.contexts <= CONTEXTS[mode]
