@@ -35,17 +35,18 @@ from sqlalchemy.sql import ClauseElement
 class _Plan:
     """One statement compiled for one dialect and set of parameter names."""
 
-    __slots__ = ("compiled", "defaults", "names", "processors", "results", "row", "sql")
+    __slots__ = ("compiled", "names", "needs_execute", "processors", "results", "row", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         self.compiled = compiled
-        # Columns left to a Python-side default: computed by `execute`'s execution context,
-        # which such a statement keeps.
-        # Parameters expanded at execution (`IN` of a list) need `execute` as well.
-        self.defaults = bool(getattr(compiled, "insert_prefetch", None)
-                             or getattr(compiled, "update_prefetch", None)
-                             or compiled.post_compile_params or compiled.literal_execute_params)
+        # Columns left to a Python-side default, parameters expanded at execution (`IN` of a
+        # list): `execute`'s execution context computes and expands them; such a statement
+        # keeps its path.
+        self.needs_execute = bool(getattr(compiled, "insert_prefetch", None)
+                                  or getattr(compiled, "update_prefetch", None)
+                                  or compiled.post_compile_params
+                                  or compiled.literal_execute_params)
         self.sql = compiled.string
         # Positional drivers (SQLite's qmark) take a tuple in the statement's order.
         self.names = tuple(compiled.positiontup) if compiled.positional else None
@@ -156,7 +157,7 @@ def _fast(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
     if not conn.in_transaction():
         return None
     plan = _plan(conn, statement, tuple(values))
-    return None if plan.defaults else plan
+    return None if plan.needs_execute else plan
 
 
 def _run(conn: Connection, sql: str, params: Any, fetch: str | None = None
@@ -226,10 +227,8 @@ def first(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
     raw, description, _ = _run(conn, plan.sql, plan.parameters(values), "one")
     if raw is None:
         return None
-    processors = plan.row_processors(conn.dialect, description)
-    columns = plan.compiled.statement.selected_columns  # type: ignore[attr-defined]
-    return {col.key: (process(value) if process is not None else value)
-            for col, process, value in zip(columns, processors, raw, strict=True)}
+    mapping: dict[str, Any] = plan.rows(conn.dialect, description, [raw])[0]._mapping
+    return mapping
 
 
 def driver_sql(conn: Connection, sql: str) -> None:
