@@ -1,7 +1,7 @@
 """Instructions per signal through the whole application, counted by valgrind: a figure that
 does not move with the machine's load, for comparing two versions of the code.
 
-`python -m bench.instructions [pending|immediate] [--src DIR]` runs `python -m
+`python -m bench.instructions [pending|immediate|token] [--src DIR]` runs `python -m
 bench.instructions drive MODE N` under `valgrind --tool=callgrind` twice, with N1 and N2
 signals, and reports (Ir(N2) - Ir(N1)) / (N2 - N1): the instructions one more signal costs,
 start-up, imports and the first statements' compilation left out. `--src` points the driven
@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-COUNTS = {"pending": (50, 250), "immediate": (10, 40)}
+# `token`: immediate orders on the access-token route, TradingView-shaped (the latency bench's).
+COUNTS = {"pending": (50, 250), "immediate": (10, 40), "token": (10, 40)}
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
@@ -44,7 +45,7 @@ def drive(mode: str, n: int) -> None:
     from tradewire.config import Settings
     from tradewire.entrypoints import logs
     from tradewire.entrypoints.api.app import create_app
-    from tradewire.services import accounts
+    from tradewire.services import accounts, capabilities
     from tradewire.services.ports import Tick
 
     with open(os.devnull, "w") as sink, tempfile.TemporaryDirectory(prefix="tw-ir-") as tmp:
@@ -60,28 +61,37 @@ def drive(mode: str, n: int) -> None:
             _, key = accounts.create_api_key(user.id, accounts.DEFAULT_KEY_SCOPES, None,
                                              deps=c.deps, secrets=c.secrets)
             c.deps.prices.record([Tick(symbol="AAPL", price=Decimal(5), ts=c.deps.clock.now())])
-            asyncio.run(_send_all(create_app(c), mode, n, account.id, key))
+            _, token = capabilities.create_access_token(account.id, c.deps, c.secrets)
+            asyncio.run(_send_all(create_app(c), mode, n, account.id, key, token))
         finally:
             c.close()
 
 
-async def _send_all(app: Any, mode: str, n: int, account_id: str, key: str) -> None:
+async def _send_all(app: Any, mode: str, n: int, account_id: str, key: str,
+                    token: str) -> None:
     for k in range(n):
-        body = json.dumps({"symbol": "AAPL", "action": "closeLong" if k % 2 else "openLong",
-                           "accountId": account_id, "quantity": 1, "executeMode": mode,
-                           "sourceId": f"ir-{k}"}).encode()
-        status = await _post(app, body, key)
+        if mode == "token":
+            body = json.dumps({"symbol": "AAPL", "side": "sell" if k % 2 else "buy",
+                               "quantity": "1"}).encode()
+            status = await _post(app, body, "/signal/execute-via-token/" + token,
+                                 [(b"content-type", b"text/plain")])
+        else:
+            body = json.dumps({"symbol": "AAPL", "action": "closeLong" if k % 2 else "openLong",
+                               "accountId": account_id, "quantity": 1, "executeMode": mode,
+                               "sourceId": f"ir-{k}"}).encode()
+            status = await _post(app, body, "/api/v1/signals",
+                                 [(b"content-type", b"application/json"),
+                                  (b"x-api-key", key.encode())])
         if status != 201:
             raise RuntimeError(f"signal {k} answered {status}")
 
 
-async def _post(app: Any, body: bytes, key: str) -> int:
+async def _post(app: Any, body: bytes, path: str, headers: list[tuple[bytes, bytes]]) -> int:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/api/v1/signals",
-             "raw_path": b"/api/v1/signals", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                         (b"content-length", str(len(body)).encode()),
-                         (b"x-api-key", key.encode())],
+             "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), *headers,
+                         (b"content-length", str(len(body)).encode())],
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
     delivered = False
     statuses: list[int] = []

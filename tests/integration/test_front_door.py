@@ -1,9 +1,10 @@
-"""POST /api/v1/signals is answered ahead of FastAPI's stack (entrypoints/api/app.py): no
-dependency solving, middleware layers or routing per request, the same error handlers, and
-nothing else about the path changes."""
+"""POST /api/v1/signals and POST /signal/execute-via-token/{token} are answered ahead of
+FastAPI's stack (entrypoints/api/app.py): no dependency solving, middleware layers or routing
+per request, the same error handlers, and nothing else about the paths changes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,9 @@ from fastapi import routing
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 from tests.support import Caller
+from tradewire.bootstrap import Container
 from tradewire.entrypoints.api import handover
+from tradewire.services import capabilities
 
 
 @pytest.fixture
@@ -92,3 +95,36 @@ def test_an_unexpected_error_at_the_front_door_is_a_500_in_the_apis_shape(
     r = client.post("/api/v1/signals", json=body(alice, "plain-4"), headers=alice.headers)
     assert r.status_code == 500
     assert r.json() == {"success": False, "error": "Internal error", "code": "INTERNAL_ERROR"}
+
+
+@pytest.fixture
+def hook(container: Container, alice: Caller) -> str:
+    _, token = capabilities.create_access_token(alice.account_id, container.deps,
+                                                container.secrets)
+    return f"/signal/execute-via-token/{token}"
+
+
+def test_an_access_token_order_is_answered_ahead_of_fastapis_stack(
+        client: httpx.Client, hook: str, layered: list[str], solved: list[str]) -> None:
+    order = {"symbol": "AAPL", "side": "buy", "quantity": "1", "order_type": "limit",
+             "limit_price": "1"}
+    r = client.post(hook, content=json.dumps(order), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    assert r.json()["success"] is True and r.headers["x-request-id"]
+    assert layered == [] and solved == []
+    wrong = client.get(hook)  # the other methods: FastAPI's way, as before
+    assert wrong.status_code == 405
+    assert layered == [hook]
+
+
+def test_an_access_token_path_keeps_its_refusals(client: httpx.Client, hook: str,
+                                                 layered: list[str]) -> None:
+    order = json.dumps({"symbol": "AAPL", "side": "buy", "quantity": "1"})
+    forged = client.post("/signal/execute-via-token/forged", content=order)
+    assert forged.status_code == 401 and forged.json()["success"] is False, forged.text
+    bad = client.post(hook, content=b"{")
+    assert bad.status_code == 400 and bad.json()["success"] is False, bad.text
+    assert layered == []  # both at the front door
+    too_long = client.post("/signal/execute-via-token/" + "x" * 201, content=order)
+    assert too_long.status_code in (400, 422) and too_long.json()["success"] is False
+    assert layered == ["/signal/execute-via-token/" + "x" * 201]  # FastAPI's way, as declared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -80,15 +81,20 @@ def create_app(container: Container) -> FastAPI:
 
 
 def _plain_front_door(app: _App) -> None:
-    """POST /api/v1/signals, the busiest way in, is answered ahead of FastAPI's own stack
-    (`_FrontDoor`): the same endpoint (it takes the request and nothing else), without
-    FastAPI solving its dependencies on every request (the query string parsed, the
-    parameters validated: about 7% of a `pending` signal's CPU in the ingest profile), nor
-    Starlette's and FastAPI's middleware layers and router around it (another 10-15%). Its
-    errors go through the same application-wide handlers; the declared route keeps its
-    OpenAPI description and answers the other methods of the path."""
+    """POST /api/v1/signals, the busiest way in, and TradingView's access-token route are
+    answered ahead of FastAPI's own stack (`_FrontDoor`): the same endpoints (taking the
+    request and nothing else), without FastAPI solving their dependencies on every request
+    (the query string parsed, the parameters validated: about 7% of a `pending` signal's CPU
+    in the ingest profile), nor Starlette's and FastAPI's middleware layers and router around
+    them (another 10-15%). Their errors go through the same application-wide handlers; the
+    declared routes keep their OpenAPI descriptions and answer the other methods."""
     app.front_doors[("POST", "/api/v1/signals")] = Route(
         "/api/v1/signals", signals.create_signal, methods=["POST"], include_in_schema=False)
+    # TradingView's way in: the token is the path's last segment. A token over the declared
+    # 200 characters goes FastAPI's way, which refuses it as it always did.
+    app.tail_doors[("POST", "/signal/execute-via-token/")] = _TailDoor(Route(
+        "/signal/execute-via-token/{access_token}", execution.execute_via_token_door,
+        methods=["POST"], include_in_schema=False), "access_token", max_length=200)
 
 
 class _App(FastAPI):
@@ -99,12 +105,22 @@ class _App(FastAPI):
         super().__init__(**kwargs)
         self.guards: list[Callable[[ASGIApp], ASGIApp]] = []
         self.front_doors: dict[tuple[str, str], Route] = {}
+        self.tail_doors: dict[tuple[str, str], _TailDoor] = {}
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = _FrontDoor(super().build_middleware_stack(), self)
         for guard in reversed(self.guards):
             app = guard(app)
         return app
+
+
+@dataclass(frozen=True)
+class _TailDoor:
+    """A front door for the paths `prefix` + one segment, the segment its one parameter."""
+
+    route: Route
+    param: str
+    max_length: int
 
 
 class _FrontDoor:
@@ -117,8 +133,7 @@ class _FrontDoor:
         self.owner = owner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (self.owner.front_doors.get((scope["method"], scope["path"]))
-                 if scope["type"] == "http" else None)
+        route = self._route(scope) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -134,6 +149,20 @@ class _FrontDoor:
             if inspect.isawaitable(response):
                 response = await response
         await response(scope, receive, send)
+
+    def _route(self, scope: Scope) -> Route | None:
+        """The front door of the request's method and path, its path parameter put in the
+        scope; None when the path has none (FastAPI's stack answers it)."""
+        method, path = scope["method"], scope["path"]
+        route = self.owner.front_doors.get((method, path))
+        if route is not None or not self.owner.tail_doors:
+            return route
+        head, _, tail = path.rpartition("/")
+        door = self.owner.tail_doors.get((method, head + "/"))
+        if door is None or not 0 < len(tail) <= door.max_length:
+            return None
+        scope["path_params"] = {door.param: tail}
+        return door.route
 
 
 def _handler_for(handlers: dict[Any, Callable[..., Any]], exc: Exception

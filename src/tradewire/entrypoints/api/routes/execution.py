@@ -112,6 +112,12 @@ async def execute_via_token(request: Request,
     return await run_in_threadpool(_via_token, c, access_token, body)
 
 
+async def execute_via_token_door(request: Request) -> Response:
+    """`execute_via_token` answered at the application's front door (app.py), which puts the
+    token in the path parameters after checking its length as the route declares it."""
+    return await execute_via_token(request, request.path_params["access_token"])
+
+
 def _one_order(c: Container, body: bytes) -> dict[str, Any] | None:
     """The body, when it is one order (not a batch, not an alert) the writer thread can store
     without asking the broker first (handover.py); None sends it the general way."""
