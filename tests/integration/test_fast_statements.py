@@ -80,9 +80,9 @@ def test_an_upsert_writes_the_values_execute_would(db: Database) -> None:
     values = {"at": NOW, "amount": Decimal("12.3400"), "data": {"a": [1, "b"]}, "n": 1}
     with probe(db) as conn:
         stmt = _upsert(conn)
-        fast.execute(conn, stmt, {"id": "ours", **values})
+        fast.run(conn, stmt, {"id": "ours", **values})
         conn.execute(stmt, {"id": "theirs", **values})
-        fast.execute(conn, stmt, {"id": "ours", **values})  # the conflict: n + 1
+        fast.run(conn, stmt, {"id": "ours", **values})  # the conflict: n + 1
         conn.execute(stmt, {"id": "theirs", **values})
         read = {r.id: tuple(r)[1:] for r in conn.execute(select(PROBE))}
         raw = {r[0]: r[1:] for r in conn.exec_driver_sql(
@@ -124,9 +124,9 @@ def test_insert_ignore_says_whether_the_row_went_in(db: Database) -> None:
 
 def test_driver_errors_come_out_as_sqlalchemys(db: Database) -> None:
     with probe(db) as conn:
-        fast.execute(conn, insert(PROBE), {"id": "p-2", "n": 1})
+        fast.run(conn, insert(PROBE), {"id": "p-2", "n": 1})
         with pytest.raises(IntegrityError):
-            fast.execute(conn, insert(PROBE), {"id": "p-2", "n": 1})
+            fast.run(conn, insert(PROBE), {"id": "p-2", "n": 1})
 
 
 def test_a_column_left_to_its_python_default_gets_it(db: Database) -> None:
@@ -136,7 +136,7 @@ def test_a_column_left_to_its_python_default_gets_it(db: Database) -> None:
                   Column("label", String(20), default="python-side"))
     with transaction(db) as conn:
         metadata.create_all(conn)
-        fast.execute(conn, insert(table), {"id": 1})
+        fast.run(conn, insert(table), {"id": 1})
         assert conn.execute(select(table.c.label)).scalar_one() == "python-side"
 
 
@@ -151,7 +151,7 @@ def test_the_connections_events_see_each_statement(db: Database) -> None:
         with transaction(db) as conn:
             fast.driver_sql(conn, "SAVEPOINT tw_test")
             _probe_md.create_all(conn)
-            fast.execute(conn, insert(PROBE), {"id": "p-3", "n": 1})
+            fast.run(conn, insert(PROBE), {"id": "p-3", "n": 1})
     finally:
         event.remove(db.engine, "before_cursor_execute", before)
     assert "SAVEPOINT tw_test" in seen

@@ -1,7 +1,7 @@
 """The SQL a signal costs: a budget of statements per signal on the hot paths.
 
-Each statement is tens of microseconds of Python in the driver and SQLAlchemy before the
-database sees it, and a round trip on PostgreSQL; on this kind of machine they are a large
+Each statement is Python in the driver (and, off the driver's cursor, in SQLAlchemy) before
+the database sees it, and a round trip on PostgreSQL; on this kind of machine they are a large
 share of an immediate signal's time (docs/performance.md). The budgets are what the paths take today: a
 change that adds a statement to every signal has to say so here. The count is of statements
 sent while one signal is handled (its request, the writer's unit, the paper venue's

@@ -1,4 +1,4 @@
-"""The write path's busiest statements, run on the driver's cursor.
+"""The hot paths' statements, run on the driver's cursor.
 
 `Connection.execute` builds an execution context and a result for every statement: more than
 half of the writer thread's time per signal went there, not into SQLite or PostgreSQL.
@@ -10,7 +10,8 @@ connection's `before/after_cursor_execute` events fire (the statement budget tes
 with them, the group commit checks its owner with them), and a driver's error comes out
 translated and, on a lost connection, with the connection invalidated, as from `execute`.
 
-`run` is `Connection.execute` for the repositories' module-level statements: its rows are
+`run` is `Connection.execute` for the repositories' module-level statements (`inserted` and
+`first` read its answer two common ways): its rows are
 tuples with attribute and `_mapping` access as SQLAlchemy's rows have, its `rowcount` the
 driver's. Only statements built once go through here (module constants, cached builders): a
 plan is kept per statement object.
@@ -160,10 +161,9 @@ def _fast(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
     return None if plan.needs_execute else plan
 
 
-def _run(conn: Connection, sql: str, params: Any, fetch: str | None = None
-         ) -> tuple[Any, Any, int]:
-    """Run `sql` on a cursor of the connection's: (what `fetch` asks for: "one" row or None,
-    "all" rows, or nothing; the cursor's description; its rowcount)."""
+def _run(conn: Connection, sql: str, params: Any) -> tuple[list[Any], Any, int]:
+    """Run `sql` on a cursor of the connection's: (its rows, none when it returns none; the
+    cursor's description; its rowcount)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         try:
@@ -175,13 +175,8 @@ def _run(conn: Connection, sql: str, params: Any, fetch: str | None = None
                 raise
             raise e.orig from None
         description = cursor.description
-        if fetch == "one":
-            found: Any = cursor.fetchone()
-        elif fetch == "all":
-            found = cursor.fetchall() if description is not None else []
-        else:
-            found = None
-        return found, description, cursor.rowcount
+        return (cursor.fetchall() if description is not None else [], description,
+                cursor.rowcount)
     finally:
         cursor.close()
 
@@ -194,41 +189,22 @@ def run(conn: Connection, statement: ClauseElement, values: Mapping[str, Any] | 
     plan = _fast(conn, statement, values)
     if plan is None:
         return conn.execute(statement, dict(values))
-    raw, description, rowcount = _run(conn, plan.sql, plan.parameters(values), "all")
+    raw, description, rowcount = _run(conn, plan.sql, plan.parameters(values))
     if description is None:
         return Rows([], rowcount)
     return Rows(plan.rows(conn.dialect, description, raw), rowcount)
 
 
-def execute(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> None:
-    """Run a statement that returns nothing (an INSERT, an upsert)."""
-    plan = _fast(conn, statement, values)
-    if plan is None:
-        conn.execute(statement, dict(values))
-    else:
-        _run(conn, plan.sql, plan.parameters(values))
-
-
 def inserted(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> bool:
     """Run an INSERT ... ON CONFLICT DO NOTHING RETURNING ...: True when the row went in."""
-    plan = _fast(conn, statement, values)
-    if plan is None:
-        return conn.execute(statement, dict(values)).first() is not None
-    return _run(conn, plan.sql, plan.parameters(values), "one")[0] is not None
+    return run(conn, statement, values).first() is not None
 
 
 def first(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]
           ) -> dict[str, Any] | None:
     """The first row of a SELECT as {column key: value}, or None."""
-    plan = _fast(conn, statement, values)
-    if plan is None:
-        row = conn.execute(statement, dict(values)).first()
-        return dict(row._mapping) if row is not None else None
-    raw, description, _ = _run(conn, plan.sql, plan.parameters(values), "one")
-    if raw is None:
-        return None
-    mapping: dict[str, Any] = plan.rows(conn.dialect, description, [raw])[0]._mapping
-    return mapping
+    row = run(conn, statement, values).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def driver_sql(conn: Connection, sql: str) -> None:

@@ -652,19 +652,15 @@ class JobRepo(_Repo):
         return self.conn.execute(q).rowcount
 
 
-def _event_row(event: AuditEvent) -> dict[str, Any]:
-    return _columns(event)
-
-
 class AuditRepo(_Repo):
     def add(self, event: AuditEvent) -> None:
-        fast.execute(self.conn, _INSERT[t.audit_events], _event_row(event))
+        fast.run(self.conn, _INSERT[t.audit_events], _columns(event))
 
     def add_many(self, events: Sequence[AuditEvent]) -> None:
         if len(events) == 1:  # a `pending` signal's unit
             self.add(events[0])
         elif events:  # one executemany
-            self.conn.execute(_INSERT[t.audit_events], [_event_row(e) for e in events])
+            self.conn.execute(_INSERT[t.audit_events], [_columns(e) for e in events])
 
     def of_signal(self, signal_id: str) -> list[AuditEvent]:
         q = (select(t.audit_events).where(t.audit_events.c.signal_id == signal_id)
@@ -868,7 +864,7 @@ class TimingRepo(_Repo):
         if not times:
             return
         stmt = _timing_upsert(self.conn.dialect.name, frozenset(times))
-        fast.execute(self.conn, stmt, {"signal_id": signal_id, **times})
+        fast.run(self.conn, stmt, {"signal_id": signal_id, **times})
 
     def of_signal(self, signal_id: str) -> dict[str, datetime | None]:
         row = self.conn.execute(select(t.signal_timings)
