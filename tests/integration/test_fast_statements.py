@@ -27,7 +27,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import (
+    IntegrityError,
+    InvalidRequestError,
+    MultipleResultsFound,
+    NoResultFound,
+)
 
 from tests.support import Caller
 from tradewire.adapters.db import fast
@@ -232,3 +237,41 @@ def test_a_listeners_error_comes_out_as_raised(db: Database) -> None:
                 fast.run(conn, _IDS_BY_N, {"b_n": 1})
         finally:
             event.remove(db.engine, "before_cursor_execute", refuse)
+
+
+_SET_N_FROM_LITERALS = (update(PROBE).where(PROBE.c.id == bindparam("b_id"))
+                        .values(n=7, amount=Decimal("1.25")))
+_calls: list[int] = []
+
+
+def _next_n() -> int:
+    _calls.append(1)
+    return 100 + len(_calls)
+
+
+_SET_N_FROM_A_CALLABLE = (update(PROBE).where(PROBE.c.id == bindparam("b_id"))
+                          .values(n=bindparam("n_now", callable_=_next_n)))
+
+
+def test_a_statements_own_values_go_in_as_execute_sends_them(db: Database) -> None:
+    """Literal values in the statement, worked out once, still go through the column types;
+    a parameter computed by a callable is computed at each execution."""
+    _calls.clear()
+    with probe(db) as conn:
+        _rows(conn)
+        assert fast.run(conn, _SET_N_FROM_LITERALS, {"b_id": "r-1"}).rowcount == 1
+        conn.execute(_SET_N_FROM_LITERALS, {"b_id": "r-2"})
+        rows = {r.id: (r.n, r.amount) for r in conn.execute(select(PROBE))}
+        assert rows["r-1"] == rows["r-2"] == (7, Decimal("1.25"))
+        fast.run(conn, _SET_N_FROM_A_CALLABLE, {"b_id": "r-1"})
+        fast.run(conn, _SET_N_FROM_A_CALLABLE, {"b_id": "r-2"})
+        ns = {r.id: r.n for r in conn.execute(select(PROBE.c.id, PROBE.c.n))}
+        assert (ns["r-1"], ns["r-2"]) == (101, 102)
+
+
+def test_a_missing_value_is_refused_before_anything_runs(db: Database) -> None:
+    with probe(db) as conn:
+        _rows(conn)
+        with pytest.raises(InvalidRequestError, match="b_n"):
+            fast.run(conn, _IDS_BY_N, {"other": 1})
+        assert fast.run(conn, _IDS_BY_N, {"b_n": 2}).scalar_one() == "r-3"

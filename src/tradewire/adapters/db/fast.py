@@ -36,7 +36,8 @@ from sqlalchemy.sql import ClauseElement
 class _Plan:
     """One statement compiled for one dialect and set of parameter names."""
 
-    __slots__ = ("compiled", "names", "needs_execute", "processors", "results", "row", "sql")
+    __slots__ = ("compiled", "fields", "names", "needs_execute", "processors", "results", "row",
+                 "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -56,10 +57,42 @@ class _Plan:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self.processors[name] = process
+        self.fields = self._fields(set(keys))
         self.results: list[Any] | None = None  # per column, from the first cursor.description
         self.row: Any = None  # the class of its rows, once it returned some
 
+    def _fields(self, keys: set[str]) -> list[tuple[str, str | None, Any, Any]] | None:
+        """What `construct_params` would do for values with these keys, worked out once: for
+        each parameter sent (in the driver's order), the key of the values it takes or else
+        its constant, and its type's conversion. None when some parameter must be computed at
+        each execution (a callable's value), is missing (construct_params says which), or
+        the statement collected parameters of its own: `construct_params` then runs each
+        time."""
+        compiled = self.compiled
+        if getattr(compiled, "_collected_params", None) or compiled.escaped_bind_names:
+            return None
+        sources: dict[str, tuple[str | None, Any]] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.key in keys:
+                sources[name] = (bind.key, None)
+            elif name in keys:
+                sources[name] = (name, None)
+            elif bind.required or bind.callable:
+                return None
+            else:
+                sources[name] = (None, bind.value)
+        order = self.names if self.names is not None else tuple(sources)
+        return [(name, *sources[name], self.processors.get(name)) for name in order]
+
     def parameters(self, values: Mapping[str, Any]) -> Any:
+        if self.fields is not None:
+            sent = []
+            for _, key, constant, process in self.fields:
+                value = constant if key is None else values[key]
+                sent.append(value if process is None else process(value))
+            if self.names is not None:
+                return tuple(sent)
+            return {f[0]: v for f, v in zip(self.fields, sent, strict=True)}
         params = self.compiled.construct_params(dict(values))
         for name, process in self.processors.items():
             if name in params:

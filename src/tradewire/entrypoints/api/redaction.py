@@ -26,14 +26,19 @@ def redact(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
-    """Rewrites a record's message and arguments with the secrets masked."""
+    """Rewrites a record's message with the secrets masked: the message is formatted with its
+    arguments first, so a secret is found wherever it lands (in the format string, in an
+    argument, across both), and a format string whose placeholder followed a token prefix
+    keeps its arguments' count right."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit: logging reports it when it formats
+            return True
+        masked = redact(message)
+        if record.args or masked is not message:
+            record.msg, record.args = masked, ()
         return True
 
 
