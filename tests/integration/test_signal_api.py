@@ -329,3 +329,28 @@ def test_a_retry_after_its_valid_until_passed_gets_the_original_answer(
     fresh = client.post("/api/v1/signals", json={**body, "sourceId": "late-new-1"},
                         headers=alice.headers)
     assert fresh.status_code == 400 and "validUntil" in fresh.text
+
+
+def test_an_immediate_answer_shows_the_signal_as_stored_after_the_brokers_answer(
+        client: httpx.Client, alice: Caller) -> None:
+    """The answer's signal comes from the record of the broker's report (not read again):
+    it is the signal a GET finds, executed or refused by the broker."""
+    set_price(client, alice, "AAPL", 190)
+    filled = client.post("/api/v1/signals", json=signal(alice, sourceId="fits"),
+                         headers=alice.headers)
+    assert filled.status_code == 201, filled.text
+    refused = client.post("/api/v1/signals", json=signal(alice, quantity=10_000,
+                                                          sourceId="too-big"),
+                          headers=alice.headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] == "SIGNAL_REJECTED"
+    for answer in (filled.json()["signal"], refused.json()["signal"]):
+        stored = client.get(f"/api/v1/signals/{answer['id']}", headers=alice.headers)
+        assert stored.status_code == 200, stored.text
+        got = stored.json()["signal"]
+        shared = set(answer) & set(got)
+        assert {"id", "status"} <= shared
+        assert {k: answer[k] for k in shared} == {k: got[k] for k in shared}
+    assert filled.json()["signal"]["status"] == "executed"
+    assert refused.json()["signal"]["status"] == "rejected"
+    assert refused.json()["error"] == "insufficient buying power"  # the broker's reason

@@ -22,7 +22,7 @@ from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.orders import orders_for, send_signal_orders
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import RESERVATION, claim_stored, reservation
+from tradewire.services.submit import RESERVATION, Seen, claim_stored, reservation
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,10 @@ def after_commit(result: IngestResult, deps: Deps) -> IngestResult:
     log.info("signal %s: %s", result.outcome.value, result.signal.status)
     if _must_send(result):
         # Sent here; a failure to send, and a fill that arms work, wake the worker themselves.
-        sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed)
-        return _reload(result.signal.id, sent, deps)
+        seen: Seen = {}
+        sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed,
+                                  seen=seen)
+        return _reload(result.signal.id, sent, deps, seen.get(result.signal.id))
     if _due_now(result, deps):
         deps.wake()  # already due; anything later the worker's poll finds in time
     return result
@@ -257,9 +259,14 @@ def _first_order(uow: UnitOfWork, signal_id: str) -> Order | None:
     return orders[0] if orders else None
 
 
-def _reload(signal_id: str, sent: list[Order | None], deps: Deps) -> IngestResult:
-    with deps.uow(write=False) as uow:
-        signal = uow.signals.get(signal_id)
+def _reload(signal_id: str, sent: list[Order | None], deps: Deps,
+            known: Signal | None = None) -> IngestResult:
+    """The answer after sending: the signal as the record of its order's report left it, or
+    else as stored now."""
+    signal = known
+    if signal is None:
+        with deps.uow(write=False) as uow:
+            signal = uow.signals.get(signal_id)
     assert signal is not None
     orders = tuple(o for o in sent if o is not None)
     return IngestResult(signal, Outcome.CREATED, sent[0], orders=orders)

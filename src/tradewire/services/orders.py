@@ -15,7 +15,7 @@ from tradewire.services.audit import order_event
 from tradewire.services.deps import Deps
 from tradewire.services.ports import MarketCalendar, UnitOfWork
 from tradewire.services.risk import check_order
-from tradewire.services.submit import record_reports, submit_after_commit
+from tradewire.services.submit import Seen, record_reports, submit_after_commit
 
 
 def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
@@ -43,13 +43,17 @@ def orders_for(uow: UnitOfWork, signal: Signal, *, equity: Decimal | None,
 
 
 def send_signal_orders(orders: list[Order], deps: Deps, account: Account | None = None,
-                       claimed: frozenset[str] = frozenset()) -> list[Order | None]:
+                       claimed: frozenset[str] = frozenset(), *, seen: Seen | None = None
+                       ) -> list[Order | None]:
     """Send each stored order (those in `claimed` already hold their lease); legs sent
-    together fall together when one is refused."""
-    sent = [submit_after_commit(order, deps, account, claimed=order.id in claimed)
+    together fall together when one is refused. `seen`: see `record_reports` (emptied when
+    legs were cancelled after, which may move their signal again)."""
+    sent = [submit_after_commit(order, deps, account, claimed=order.id in claimed, seen=seen)
             for order in orders]
     together = any(o.link_kind == str(LinkKind.ALL) for o in orders)
     if together and any(o is not None and o.status is OrderStatus.REJECTED for o in sent):
+        if seen is not None:
+            seen.clear()
         cancel_orders([o for o in sent if o is not None and o.status is not OrderStatus.REJECTED],
                       deps, reason="another leg sent with it was refused")
     return sent

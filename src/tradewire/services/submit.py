@@ -23,7 +23,7 @@ from tradewire.domain.orders import ACKNOWLEDGED, Fill, Order, OrderStatus, appl
 from tradewire.domain.orders import client_order_id as make_client_order_id
 from tradewire.domain.positions import apply_fill as position_after
 from tradewire.domain.sessions import Session
-from tradewire.domain.signals import SignalStatus
+from tradewire.domain.signals import Signal, SignalStatus
 from tradewire.domain.values import OrderPurpose, OrderType, TimeInForce, new_id
 from tradewire.services import logcontext
 from tradewire.services.audit import order_event, signal_event
@@ -56,21 +56,22 @@ def reservation(order: Order, deps: Deps) -> str:
 
 
 def submit_after_commit(order: Order, deps: Deps, account: Account | None = None,
-                        *, claimed: bool = False) -> Order | None:
+                        *, claimed: bool = False, seen: Seen | None = None) -> Order | None:
     """Send an order whose signal is already committed (claimed with it, or not yet).
     Whatever goes wrong here, the signal stays accepted: the failure is logged and the
-    worker's sweep sends the order later."""
+    worker's sweep sends the order later. `seen`: see `record_reports`."""
     try:
         if claimed and account is not None:
-            return send_claimed(order, account, deps)
-        return submit_order(order.id, deps, owner=reservation(order, deps))
+            return send_claimed(order, account, deps, seen=seen)
+        return submit_order(order.id, deps, owner=reservation(order, deps), seen=seen)
     except Exception:
         log.exception("sending order %s failed; the worker will retry it", order.id)
         deps.wake()
         return order
 
 
-def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Order | None:
+def submit_order(order_id: str, deps: Deps, *, owner: str | None = None,
+                 seen: Seen | None = None) -> Order | None:
     """Claim the order's submit lease, send it (or find it), record the broker's answer."""
     now = deps.clock.now()
     with deps.uow() as uow:
@@ -89,7 +90,8 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None) -> Orde
             uow.timings.mark(order.signal_id, submitted_at=now)
         uow.commit()
     # A lapsed lease means an earlier submitter may have sent it: look before sending.
-    return send_claimed(order, account, deps, look_first=order.status is OrderStatus.SUBMITTING)
+    return send_claimed(order, account, deps, look_first=order.status is OrderStatus.SUBMITTING,
+                        seen=seen)
 
 
 def claim_stored(uow: UnitOfWork, order: Order, account: Account, deps: Deps,
@@ -109,7 +111,7 @@ def claim_stored(uow: UnitOfWork, order: Order, account: Account, deps: Deps,
 
 
 def send_claimed(order: Order, account: Account, deps: Deps, *,
-                 look_first: bool = False) -> Order | None:
+                 look_first: bool = False, seen: Seen | None = None) -> Order | None:
     """Send an order whose lease we hold (or find it), and record the broker's answer."""
     broker = deps.brokers.for_account(account)
     report = _find(broker, order) if look_first else None
@@ -121,7 +123,7 @@ def send_claimed(order: Order, account: Account, deps: Deps, *,
     if report is None:
         return order  # still unknown: the lease lapses and the sweep looks again
     deps.failpoint("broker-accepted")  # the broker has it; we have not recorded it
-    return record_reports([(order.client_order_id, report)], deps)[0]
+    return record_reports([(order.client_order_id, report)], deps, seen=seen)[0]
 
 
 def _waits_for_open(order: Order, market: str, deps: Deps, now: datetime) -> bool:
@@ -174,8 +176,12 @@ def _request(order: Order) -> OrderRequest:
     )
 
 
-def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> list[Order | None]:
-    """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing."""
+def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps, *,
+                   seen: Seen | None = None) -> list[Order | None]:
+    """Apply broker reports (acks, fills, cancels) in one transaction; repeats change nothing.
+    `seen` gets the signals the reports' orders followed, as this transaction left them (a
+    signal another writer moved first is left out): the request that sent an order answers
+    with its signal without reading it again."""
     now = deps.clock.now()
     # Position rows are locked in one order (by symbol) so two batches never deadlock.
     order = sorted(range(len(reports)), key=lambda i: (reports[i][1].symbol or "", reports[i][0]))
@@ -196,6 +202,8 @@ def record_reports(reports: Sequence[tuple[str, BrokerOrder]], deps: Deps) -> li
                 raise
             log.info("reports of %d orders met a concurrent update; applying them again",
                      len(reports))
+    if seen is not None:
+        seen.update(touched.signals)
     for key, symbol, below, above in [*touched.armings, *armings]:
         deps.exits.arm(key, symbol, below, above)
     if touched.due or touched.plans or armings:
@@ -214,6 +222,11 @@ class _Touched:
     plans: set[str] = field(default_factory=set)
     positions: set[tuple[str, str]] = field(default_factory=set)
     due: bool = False  # jobs added for the worker: released signals, a timed exit
+    signals: Seen = field(default_factory=dict)  # followed, as this transaction leaves them
+
+
+# Signals by id, as a transaction that recorded their orders' reports left them.
+Seen = dict[str, Signal]
 
 
 def settle_native(work: NativeWork, deps: Deps) -> None:
@@ -277,7 +290,7 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
         if order.exit_leg is not None:
             on_resting_exit(uow, before, order, now)
             touched.plans.add(order.signal_id)
-    touched.due |= _follow_signal(uow, before, order, now, deps)
+    touched.due |= _follow_signal(uow, before, order, now, deps, touched.signals)
     return order
 
 
@@ -307,9 +320,10 @@ def _settle_status(order: Order, report: BrokerOrder, events: list[AuditEvent],
 
 
 def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
-                   deps: Deps) -> bool:
-    """Carry the order's news to its signal: executed, rejected, or a timed exit to arm.
-    True when it gave the worker a job (a released signal, a timed exit)."""
+                   deps: Deps, seen: Seen) -> bool:
+    """Carry the order's news to its signal: executed, rejected, or a timed exit to arm; the
+    signal as it leaves it goes in `seen`. True when it gave the worker a job (a released
+    signal, a timed exit)."""
     if order.signal_id is None or order.client_order_id != make_client_order_id(
             order.signal_id, "entry"):
         return False
@@ -325,11 +339,17 @@ def _follow_signal(uow: UnitOfWork, before: Order, order: Order, now: datetime,
             target = None
         if target is SignalStatus.EXECUTED:
             uow.timings.mark(signal.id, acked_at=now)
-        if target is not None and uow.signals.move(signal, target, now, reason=order.reason,
-                                                  free_source_id=free):
+        if target is None:
+            seen[signal.id] = signal
+        elif uow.signals.move(signal, target, now, reason=order.reason, free_source_id=free):
             uow.audit.add(signal_event(signal, f"Signal{target.title()}", now,
                                        from_status="queued", to_status=str(target),
                                        order_id=order.id))
+            # What the move wrote (the freed sourceId is a column of the row, not the signal's).
+            reason = order.reason if order.reason is not None else signal.status_reason
+            seen[signal.id] = replace(signal, status=target, status_reason=reason)
+    else:
+        seen[signal.id] = signal
     released = _release_waiting(uow, signal.id, before, order, now)
     arms = (signal.exit_rule is not None and order.purpose is OrderPurpose.ENTRY
             and order.status is OrderStatus.FILLED and before.status is not OrderStatus.FILLED)
