@@ -45,6 +45,8 @@ AUCTIONS = frozenset({TimeInForce.OPG, TimeInForce.CLS})  # orders made to wait 
 log = logging.getLogger(__name__)
 LOOKUP_DELAYS = (0.05, 0.2, 0.5)  # brokers lag: one "not found" right after a timeout proves nothing
 RECORD_ATTEMPTS = 5  # a report that keeps losing a compare-and-set to other writers
+# Signals by id, as a transaction that recorded their orders' reports left them.
+Seen = dict[str, Signal]
 
 
 RESERVATION = timedelta(seconds=10)  # how long the worker's sweep leaves a request's order alone
@@ -223,10 +225,6 @@ class _Touched:
     positions: set[tuple[str, str]] = field(default_factory=set)
     due: bool = False  # jobs added for the worker: released signals, a timed exit
     signals: Seen = field(default_factory=dict)  # followed, as this transaction leaves them
-
-
-# Signals by id, as a transaction that recorded their orders' reports left them.
-Seen = dict[str, Signal]
 
 
 def settle_native(work: NativeWork, deps: Deps) -> None:
