@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from tests.support import Caller, Server, database_url, make_caller, make_container
 from tradewire.adapters.clock import ManualClock
 from tradewire.bootstrap import Container
+from tradewire.entrypoints import logs
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -66,3 +69,14 @@ def alice(container: Container) -> Caller:
 @pytest.fixture
 def bob(container: Container) -> Caller:
     return make_caller(container)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """tradewire's log lines (JSON) written to a buffer for the test, the handler removed after."""
+    stream = io.StringIO()
+    logs.configure("json", stream=stream)
+    yield stream
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "tradewire", False)]:
+        root.removeHandler(handler)

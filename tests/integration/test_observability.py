@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import Caller, Server, make_caller, make_container
 from tradewire.bootstrap import Container
-from tradewire.entrypoints import logs
 from tradewire.services.ports import Tick
 from tradewire.services.ticks import apply_ticks
 
@@ -92,16 +90,6 @@ def test_a_metrics_token_is_asked_for_when_set(guarded: Server) -> None:
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert scrape(http, Authorization="Bearer scrape-me-0123456789")
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    logs.configure("json", stream=stream)
-    yield stream
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "tradewire", False)]:
-        root.removeHandler(handler)
 
 
 def test_log_lines_are_json_with_the_request_and_signal_ids(

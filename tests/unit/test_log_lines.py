@@ -5,33 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from tradewire.entrypoints import logs
 from tradewire.services import logcontext
-
-
-@pytest.fixture
-def lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    logs.configure("json", stream=stream)
-    yield stream
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "tradewire", False)]:
-        root.removeHandler(handler)
 
 
 def read(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_each_record_is_one_json_object_with_the_bound_fields(lines: io.StringIO) -> None:
+def test_each_record_is_one_json_object_with_the_bound_fields(log_lines: io.StringIO) -> None:
     with logcontext.scope(request_id="req-7", signal_id="sig-1"):
         logging.getLogger("tradewire.services.ingest").info("signal %s: %s", "created", "pending")
         logging.getLogger("uvicorn.error").warning("slow %d", 3)
-    first, second = read(lines)
+    first, second = read(log_lines)
     assert first == {"event": "signal created: pending", "level": "info",
                      "logger": "tradewire.services.ingest", "timestamp": first["timestamp"],
                      "request_id": "req-7", "signal_id": "sig-1"}
@@ -40,22 +27,22 @@ def test_each_record_is_one_json_object_with_the_bound_fields(lines: io.StringIO
                                                                     "uvicorn.error")
 
 
-def test_an_exception_is_rendered_in_its_line_with_secrets_masked(lines: io.StringIO) -> None:
+def test_an_exception_is_rendered_in_its_line_with_secrets_masked(log_lines: io.StringIO) -> None:
     token = "tw_" + "s3cret" * 4
     try:
         raise RuntimeError(f"refused {token}")
     except RuntimeError:
         logging.getLogger("tradewire.x").exception("POST /signal/execute-via-token/%s failed",
                                                    "abcdefgh1234")
-    (line,) = read(lines)
+    (line,) = read(log_lines)
     assert line["level"] == "error"
     assert line["event"] == "POST /signal/execute-via-token/[REDACTED] failed"
     assert "RuntimeError: refused tw_[REDACTED]" in str(line["exception"])
-    assert "s3cret" not in lines.getvalue() and "abcdefgh1234" not in lines.getvalue()
+    assert "s3cret" not in log_lines.getvalue() and "abcdefgh1234" not in log_lines.getvalue()
 
 
 def test_the_console_format_is_one_line_per_record_with_the_exception_after(
-        lines: io.StringIO) -> None:
+        log_lines: io.StringIO) -> None:
     stream = io.StringIO()
     logs.configure("console", stream=stream)
     try:
