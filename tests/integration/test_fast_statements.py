@@ -275,3 +275,45 @@ def test_a_missing_value_is_refused_before_anything_runs(db: Database) -> None:
         with pytest.raises(InvalidRequestError, match="b_n"):
             fast.run(conn, _IDS_BY_N, {"other": 1})
         assert fast.run(conn, _IDS_BY_N, {"b_n": 2}).scalar_one() == "r-3"
+
+
+def test_run_many_writes_the_rows_execute_would_in_one_statement(db: Database) -> None:
+    """One executemany: the connection's events see it once, as an executemany; the rows go
+    in through the column types as `execute` writes them."""
+    seen: list[tuple[str, bool]] = []
+
+    def before(_conn: object, _cursor: object, statement: str, _params: object,
+               _context: object, executemany: bool) -> None:
+        seen.append((statement, executemany))
+
+    rows = [{"id": f"m-{i}", "at": NOW, "amount": Decimal("0.10"), "data": {"i": i}, "n": i}
+            for i in range(3)]
+    theirs = [{**row, "id": "x" + str(row["id"])} for row in rows]
+    with probe(db) as conn:
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            fast.run_many(conn, insert(PROBE), rows)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+        conn.execute(insert(PROBE), theirs)
+        raw = {r[0]: r[1:] for r in conn.exec_driver_sql(
+            "SELECT id, at, amount, data, n FROM fast_probe")}
+    assert [many for _, many in seen] == [True]
+    assert seen[0][0].startswith("INSERT INTO fast_probe")
+    assert [raw[f"m-{i}"] for i in range(3)] == [raw[f"xm-{i}"] for i in range(3)]
+
+
+def test_run_many_errors_come_out_as_executes(db: Database) -> None:
+    def refuse(*_: object) -> None:
+        raise RuntimeError("refused by a listener")
+
+    with probe(db) as conn:
+        fast.run_many(conn, insert(PROBE), [{"id": "d-1", "n": 1}])
+        with pytest.raises(IntegrityError):
+            fast.run_many(conn, insert(PROBE), [{"id": "d-2", "n": 1}, {"id": "d-1", "n": 2}])
+        event.listen(db.engine, "before_cursor_execute", refuse)
+        try:
+            with pytest.raises(RuntimeError, match="refused by a listener"):
+                fast.run_many(conn, insert(PROBE), [{"id": "d-3", "n": 1}, {"id": "d-4", "n": 1}])
+        finally:
+            event.remove(db.engine, "before_cursor_execute", refuse)

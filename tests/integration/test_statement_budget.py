@@ -7,8 +7,8 @@ change that adds a statement to every signal has to say so here. The count is of
 sent while one signal is handled (its request, the writer's unit, the paper venue's
 transaction, the report recorded; the answer takes the signal from the record, it does not
 read it again), after a first signal of the same
-kind has created the rows every later one finds. The statements also build (almost) no
-SQLAlchemy execution context: they run on the driver's cursor (adapters/db/fast.py).
+kind has created the rows every later one finds. The statements also build no SQLAlchemy
+execution context: they run on the driver's cursor (adapters/db/fast.py).
 """
 
 from __future__ import annotations
@@ -38,9 +38,8 @@ BUDGET = {
 }
 
 # executeMode -> most SQLAlchemy execution contexts one signal may build: every statement runs
-# on the driver's cursor (adapters/db/fast.py) but an immediate signal's audit events, which
-# go in with one executemany per unit (the signal's, the report's).
-CONTEXTS = {"pending": 0, "immediate": 2}
+# on the driver's cursor (adapters/db/fast.py), a unit's audit events too (one executemany).
+CONTEXTS = {"pending": 0, "immediate": 0}
 
 
 class Recorder:

@@ -42,9 +42,11 @@ WORKING = (str(OrderStatus.ACCEPTED),)
 
 # The statements of every order's path through the venue, built once (bind parameters b_*).
 _po, _pa, _pp = t.paper_orders.c, t.paper_accounts.c, t.paper_positions.c
+# Equalities, not IN of a list (expanded at each execution): statements compiled once.
+_IS_WORKING = or_(*(_po.status == s for s in WORKING))
 _INSERT_ORDER = t.paper_orders.insert()
 # Working orders whose time has come: expiries and close auctions (the worker asks every pass).
-_DUE = select(t.paper_orders).where(_po.status.in_(WORKING), or_(
+_DUE = select(t.paper_orders).where(_IS_WORKING, or_(
     _po.expires_at <= bindparam("b_now"), _po.auction_at <= bindparam("b_now")))
 _ANY_DUE = _DUE.limit(1)
 _DUE_LOCKED = _DUE.with_for_update().order_by(_po.created_at)
@@ -60,8 +62,7 @@ _ORDER = select(t.paper_orders).where(_po.account_ref == bindparam("b_ref"),
 _FILLS = (select(t.paper_fills).where(t.paper_fills.c.broker_order_id == bindparam("b_id"))
           .order_by(t.paper_fills.c.filled_at))
 _RESTING_BUYS = select(t.paper_orders).where(_po.account_ref == bindparam("b_ref"),
-                                             _po.status.in_(WORKING),
-                                             _po.side == str(Side.BUY))
+                                             _IS_WORKING, _po.side == str(Side.BUY))
 _POSITIONS = select(_pp.symbol, _pp.qty).where(_pp.account_ref == bindparam("b_ref"))
 _HELD = select(_pp.qty).where(_pp.account_ref == bindparam("b_ref"),
                               _pp.symbol == bindparam("b_symbol"))

@@ -199,14 +199,7 @@ def _run(conn: Connection, sql: str, params: Any) -> tuple[list[Any], Any, int]:
     cursor's description; its rowcount)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        try:
-            conn._cursor_execute(cursor, sql, params)
-        except StatementError as e:
-            # Without an execution context SQLAlchemy wraps any error, a listener's too (the
-            # group commit's guard); `execute` lets those through as they are, and so do we.
-            if isinstance(e, DBAPIError) or e.orig is None:
-                raise
-            raise e.orig from None
+        _unwrapped(conn, cursor, sql, params, many=False)
         description = cursor.description
         return (cursor.fetchall() if description is not None else [], description,
                 cursor.rowcount)
@@ -226,6 +219,58 @@ def run(conn: Connection, statement: ClauseElement, values: Mapping[str, Any] | 
     if description is None:
         return Rows([], rowcount)
     return Rows(plan.rows(conn.dialect, description, raw), rowcount)
+
+
+def run_many(conn: Connection, statement: ClauseElement, rows: Sequence[Mapping[str, Any]]
+             ) -> None:
+    """`conn.execute(statement, rows)`, one executemany, for a statement built once and rows
+    with the same keys (a unit's audit events): the connection's events see it once, with
+    `executemany` true, as from `execute`."""
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    plan = _fast(conn, statement, rows[0])
+    if (plan is None or conn.dialect._has_events
+            or any(tuple(row) != keys for row in rows)):
+        conn.execute(statement, [dict(row) for row in rows])
+        return
+    sql, params = plan.sql, [plan.parameters(row) for row in rows]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        _unwrapped(conn, cursor, sql, params, many=True)
+    finally:
+        cursor.close()
+
+
+def _unwrapped(conn: Connection, cursor: Any, sql: str, params: Any, *, many: bool) -> None:
+    """Run on the cursor as SQLAlchemy does without an execution context, a listener's error
+    let through as raised (`execute` does not wrap those either)."""
+    try:
+        if many:
+            _cursor_executemany(conn, cursor, sql, params)
+        else:
+            conn._cursor_execute(cursor, sql, params)
+    except StatementError as e:
+        # Without an execution context SQLAlchemy wraps any error, a listener's too (the
+        # group commit's guard); `execute` lets those through as they are, and so do we.
+        if isinstance(e, DBAPIError) or e.orig is None:
+            raise
+        raise e.orig from None
+
+
+def _cursor_executemany(conn: Connection, cursor: Any, sql: str, params: list[Any]) -> None:
+    """`Connection._cursor_execute` for an executemany: the connection's cursor events (with
+    `executemany` true), the dialect's `do_executemany`, an error translated as there."""
+    try:
+        events = conn._has_events or conn.engine._has_events
+        if events:
+            for fn in conn.dispatch.before_cursor_execute:
+                sql, params = fn(conn, cursor, sql, params, None, True)
+        conn.dialect.do_executemany(cursor, sql, params, None)
+        if events:
+            conn.dispatch.after_cursor_execute(conn, cursor, sql, params, None, True)
+    except BaseException as e:
+        conn._handle_dbapi_exception(e, sql, params, cursor, None)
 
 
 def inserted(conn: Connection, statement: ClauseElement, values: Mapping[str, Any]) -> bool:

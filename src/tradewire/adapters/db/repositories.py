@@ -660,7 +660,7 @@ class AuditRepo(_Repo):
         if len(events) == 1:  # a `pending` signal's unit
             self.add(events[0])
         elif events:  # one executemany
-            self.conn.execute(_INSERT[t.audit_events], [_columns(e) for e in events])
+            fast.run_many(self.conn, _INSERT[t.audit_events], [_columns(e) for e in events])
 
     def of_signal(self, signal_id: str) -> list[AuditEvent]:
         q = (select(t.audit_events).where(t.audit_events.c.signal_id == signal_id)
