@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
+
+from uuid6 import uuid7
 
 ZERO = Decimal(0)
 QTY_STEP = Decimal("0.000001")
 
 
 def new_id() -> str:
-    """A fresh random identifier (UUID4, as text)."""
-    return str(uuid.uuid4())
+    """A fresh identifier (a UUID, as text), time-ordered: version 7, milliseconds since the
+    epoch first, then random bits. Rows keyed by ids made one after another go in at the end
+    of their indexes instead of on random pages (docs/performance.md, item 31); the random
+    part is the end, which is what short labels show (`short_id`)."""
+    return str(uuid7())
+
+
+def short_id(value: str) -> str:
+    """The last 8 characters of an id: random in a time-ordered id (its first ones are the
+    same for everything made within about a minute), as short labels show it."""
+    return value[-8:]
 
 
 def round_qty(qty: Decimal) -> Decimal:

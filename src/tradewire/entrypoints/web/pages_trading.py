@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from tradewire.domain.orders import OPEN_STATUSES, OrderStatus
 from tradewire.domain.signals import SignalStatus
+from tradewire.domain.values import short_id
 from tradewire.entrypoints.api import views as api_views
 from tradewire.entrypoints.web.core import Ui, action, fragment, page
 from tradewire.entrypoints.web.forms import BadForm, Form
@@ -95,7 +96,7 @@ def timeline_ctx(ui: Ui, signal_id: str) -> dict[str, Any]:
 @router.get("/ui/signals/{signal_id}")
 async def signal(request: Request, signal_id: str) -> Response:
     return await page(request, lambda ui: ui.html(
-        "signal.html", title=f"Signal {signal_id[:8]}", **timeline_ctx(ui, signal_id)))
+        "signal.html", title=f"Signal {short_id(signal_id)}", **timeline_ctx(ui, signal_id)))
 
 
 # ---- approvals -------------------------------------------------------------------------------

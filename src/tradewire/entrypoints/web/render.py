@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 import tradewire
+from tradewire.domain.values import short_id
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -94,6 +95,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(money=money, signed=signed, qty=qty, percent=percent, when=when,
-                       epoch=epoch, duration=duration, ms=ms, tojson=tojson, pretty=pretty)
+                       epoch=epoch, duration=duration, ms=ms, tojson=tojson, pretty=pretty,
+                       short_id=short_id)
     env.globals.update(asset_version=ASSET_VERSION)
     return env
