@@ -4,10 +4,11 @@
 `tradewire init`, then writes ROWS signals (default 3,200 and 100,000) the way a `pending`
 signal's unit writes them (the signal, its audit event, its stage times; 32 signals per
 durable commit, `synchronous=FULL`, foreign keys on), once with random ids (UUID4, what
-tradewire uses) and once with time-ordered ones (UUID7 layout: milliseconds first), each on a
-copy of the fresh database, alternating. It prints the wall, user and system time per signal
-of each: how much the indexes' random inserts cost as history grows (docs/performance.md).
-Only the database's work is measured: plain `sqlite3`, no tradewire code on the path.
+tradewire used before item 31 of docs/performance.md) and once with time-ordered ones (UUID7,
+`tradewire.domain.values.new_id` since), each on a copy of the fresh database. It prints
+the wall, user and system time per signal of each: how much the indexes' random inserts cost
+as history grows (docs/performance.md). Only the database's work is measured: plain
+`sqlite3`, no tradewire code on the path but the id.
 """
 
 from __future__ import annotations
@@ -26,18 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tradewire.domain.values import new_id
+
 BIN = Path(sys.executable).parent
 BATCH = 32
 NOW = "2026-12-03T22:00:00.000000+00:00"
-
-
-def uuid7() -> str:
-    """RFC 9562's version 7 layout: 48 bits of Unix milliseconds, then random bits."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = ((ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62)
-             | (rand & ((1 << 62) - 1)))
-    return str(uuid.UUID(int=value))
 
 
 def uuid4() -> str:
@@ -94,7 +88,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="tw-ids-") as tmp:
         template = fresh_schema(Path(tmp) / "template")
         for rows in sizes:
-            for kind, make_id in (("uuid4", uuid4), ("uuid7", uuid7)):
+            for kind, make_id in (("uuid4", uuid4), ("uuid7", new_id)):
                 db = Path(tmp) / f"{kind}-{rows}.db"
                 shutil.copy(template, db)
                 result = {"rows": rows, "ids": kind, **write(db, rows, make_id)}
