@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
-from uuid6 import uuid7
+from uuid_utils import uuid7
 
 ZERO = Decimal(0)
 QTY_STEP = Decimal("0.000001")
@@ -16,7 +16,7 @@ def new_id() -> str:
     epoch first, then random bits. Rows keyed by ids made one after another go in at the end
     of their indexes instead of on random pages (docs/performance.md, item 31); the random
     part is the end, which is what short labels show (`short_id`)."""
-    return str(uuid7())
+    return str(uuid7())  # uuid-utils: the Rust `uuid` crate's, monotonic within a process
 
 
 def short_id(value: str) -> str:
