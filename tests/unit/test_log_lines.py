@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -15,9 +16,14 @@ def read(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 def test_each_record_is_one_json_object_with_the_bound_fields(log_lines: io.StringIO) -> None:
-    with logcontext.scope(request_id="req-7", signal_id="sig-1"):
-        logging.getLogger("tradewire.services.ingest").info("signal %s: %s", "created", "pending")
-        logging.getLogger("uvicorn.error").warning("slow %d", 3)
+    def log() -> None:
+        with logcontext.scope(request_id="req-7", signal_id="sig-1"):
+            logging.getLogger("tradewire.services.ingest").info("signal %s: %s", "created",
+                                                               "pending")
+            logging.getLogger("uvicorn.error").warning("slow %d", 3)
+
+    # In a context of its own: fields other tests bound in this thread stay out of it.
+    contextvars.Context().run(log)
     first, second = read(log_lines)
     assert first == {"event": "signal created: pending", "level": "info",
                      "logger": "tradewire.services.ingest", "timestamp": first["timestamp"],
