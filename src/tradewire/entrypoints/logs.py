@@ -22,8 +22,8 @@ def _context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(event.get("event"), str):
-        event["event"] = redact(event["event"])
+    # The message was masked by the handler's RedactSecrets filter (formatted with its
+    # arguments, before this formatter runs); the exception's text is rendered here.
     if isinstance(event.get("exception"), str):
         event["exception"] = redact(event["exception"])
     return event
