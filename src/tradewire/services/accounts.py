@@ -102,7 +102,14 @@ def principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets, *,
     `account_id` (the account the request names, which the unit reads next), that account is
     read in the same statement and kept by `uow.accounts`; whether the key may use it is
     still `load_account`'s question."""
-    found = uow.keys.with_owner_admin(secrets.hash_api_key(plaintext), account_id)
+    return principal_of_key(uow, secrets.hash_api_key(plaintext), account_id=account_id)
+
+
+def principal_of_key(uow: UnitOfWork, key_hash: str, *, account_id: str | None = None
+                     ) -> Principal | None:
+    """`principal_in` for a key already hashed (`Secrets.hash_api_key`): hashed before the
+    unit, the hash costs the write unit (and the batch holding the write lock) nothing."""
+    found = uow.keys.with_owner_admin(key_hash, account_id)
     if found is None:
         return None
     key, is_admin, account = found

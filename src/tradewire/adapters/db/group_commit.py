@@ -38,6 +38,35 @@ from tradewire.adapters.db import fast
 log = logging.getLogger(__name__)
 
 
+# On the shared connection's `info`: (the open batch's transaction, what it remembers).
+_MEMO = "tw_batch_memo"
+
+
+def batch_memo(conn: Connection) -> dict[Any, Any] | None:
+    """What the open SQLite batch on `conn` remembers of rows it read, for its later units; None
+    on any other connection or transaction.
+
+    A SQLite batch holds the file's write lock (BEGIN IMMEDIATE) from its first unit to its
+    commit, so no other connection can change a row it read until then: a read of rows that
+    only this connection could change, and that every write to them forgets (`forget`), gives
+    the same answer to every unit of the batch. On PostgreSQL a batch is one transaction
+    beside others (read committed: each statement sees what they committed), so nothing is
+    remembered there."""
+    held = conn.info.get(_MEMO)
+    if held is None or held[0] is not conn.get_transaction():
+        return None
+    memo: dict[Any, Any] = held[1]
+    return memo
+
+
+def forget(conn: Connection) -> None:
+    """The open batch on `conn` forgets what it read: a unit wrote rows it may have read, or a
+    unit was rolled back (what it wrote, and what was read after, is gone)."""
+    held = conn.info.get(_MEMO)
+    if held is not None:
+        held[1].clear()
+
+
 class Batch:
     """One shared transaction: the units committed in it, and its outcome."""
 
@@ -165,6 +194,8 @@ class GroupCommit:
                 self._give_turn()
                 raise
             self._batch = Batch()
+            if self._conn.dialect.name == "sqlite":
+                self._conn.info[_MEMO] = (self._tx, {})
         # One fixed name: units never nest, and the driver keeps the statement prepared.
         fast.driver_sql(self._conn, "SAVEPOINT tw_unit")
 
@@ -183,6 +214,7 @@ class GroupCommit:
             if commit:
                 batch.units += 1
                 return batch
+            forget(self._conn)
             self._conn.exec_driver_sql("ROLLBACK TO tw_unit")
             self._conn.exec_driver_sql("RELEASE tw_unit")
         except BaseException as exc:
@@ -211,6 +243,8 @@ class GroupCommit:
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
         assert batch is not None
+        if self._conn is not None:
+            self._conn.info.pop(_MEMO, None)
         try:
             if batch.units:
                 self._tx.commit()

@@ -54,9 +54,10 @@ def key_caller(c: Container, headers: Headers, scope: Scope) -> Caller | None:
     if not api_key or "authorization" in headers:
         return None
 
+    key_hash = c.secrets.hash_api_key(api_key)  # here, not in the writer's turn
+
     def caller(uow: UnitOfWork, account_id: str) -> Principal:
-        return admit(c, accounts.principal_in(uow, api_key, c.secrets, account_id=account_id),
-                     scope)
+        return admit(c, accounts.principal_of_key(uow, key_hash, account_id=account_id), scope)
 
     return caller
 
