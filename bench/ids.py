@@ -9,6 +9,12 @@ tradewire used before item 31 of docs/performance.md) and once with time-ordered
 the wall, user and system time per signal of each: how much the indexes' random inserts cost
 as history grows (docs/performance.md). Only the database's work is measured: plain
 `sqlite3`, no tradewire code on the path but the id.
+
+`python -m bench.ids --savepoints [ROWS]` (default 9,600) writes the same rows with UUID7s
+three ways: without savepoints; in a savepoint per signal, each nested in the last as the
+group commit's units are, with SQLite's default temporary storage (the savepoints' journal
+in a temporary file); and the same with `temp_store=MEMORY`, what the group commit's
+connection uses since item 33 of docs/performance.md.
 """
 
 from __future__ import annotations
@@ -46,17 +52,24 @@ def fresh_schema(work: Path) -> Path:
     return work / "tradewire.db"
 
 
-def write(db: Path, rows: int, make_id: Callable[[], str]) -> dict[str, float]:
+def write(db: Path, rows: int, make_id: Callable[[], str], *, savepoints: bool = False,
+          temp_store: str | None = None) -> dict[str, float]:
+    """Write `rows` signals, 32 to a commit; with `savepoints`, each in a SAVEPOINT nested in
+    the one before (never released, as the group commit's units)."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        if temp_store is not None:
+            conn.execute(f"PRAGMA temp_store={temp_store}")
         account = conn.execute("SELECT id FROM account LIMIT 1").fetchone()[0]
         before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         for b in range(rows // BATCH):
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             for i in range(BATCH):
+                if savepoints:
+                    conn.execute("SAVEPOINT tw_unit")
                 sid, source = make_id(), f"s-{b}-{i}"
                 conn.execute(
                     "INSERT INTO signal (id, account_id, source_id, dedup_key, route, symbol,"
@@ -83,6 +96,9 @@ def write(db: Path, rows: int, make_id: Callable[[], str]) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--savepoints"]:
+        savepoints(int(argv[1]) if len(argv) > 1 else 9_600)
+        return
     sizes = [int(a) for a in argv] or [3_200, 100_000]
     out: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tw-ids-") as tmp:
@@ -95,6 +111,24 @@ def main(argv: list[str]) -> None:
                 out.append(result)
                 print(f"{rows:>9,} rows, {kind}: wall {result['wall_us']:.0f} us, user "
                       f"{result['user_us']:.0f} us, system {result['sys_us']:.0f} us per signal")
+    print(json.dumps(out))
+
+
+def savepoints(rows: int) -> None:
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="tw-sp-") as tmp:
+        template = fresh_schema(Path(tmp) / "template")
+        for name, nested, temp_store in (("no savepoints", False, None),
+                                         ("nested savepoints, journal in a file", True, None),
+                                         ("nested savepoints, journal in memory", True,
+                                          "MEMORY")):
+            db = Path(tmp) / f"{len(out)}.db"
+            shutil.copy(template, db)
+            result = {"rows": rows, "how": name,
+                      **write(db, rows, new_id, savepoints=nested, temp_store=temp_store)}
+            out.append(result)
+            print(f"{name}: wall {result['wall_us']:.0f} us, user {result['user_us']:.0f} us, "
+                  f"system {result['sys_us']:.0f} us per signal")
     print(json.dumps(out))
 
 

@@ -132,3 +132,27 @@ def test_an_exclusive_writer_commits_the_open_batch_first(db: Database) -> None:
     with db.writing():  # a migration, say: it must not wait on an open write transaction
         assert group_batch.done.is_set()
         assert _children(db) == {1}
+
+
+def test_the_units_savepoints_are_journalled_in_memory(db: Database) -> None:
+    # Each unit's savepoint nests in the last; SQLite copies the pages a unit changes into the
+    # savepoints' journal, by default a temporary file (a write system call per page:
+    # `python -m bench.ids --savepoints`). The group's connection keeps it in memory, and a
+    # unit that wrote more than SQLite keeps in memory before spilling still rolls back alone.
+    temp_store: list[int] = []
+
+    def big(first: int, fail: bool) -> Callable[[Connection], None]:
+        def body(conn: Connection) -> None:
+            temp_store.append(conn.exec_driver_sql("PRAGMA temp_store").scalar_one())
+            for child in range(first, first + 300):
+                conn.exec_driver_sql(f"INSERT INTO child VALUES ({child}, 1)")
+            conn.exec_driver_sql("UPDATE child SET parent = 1")  # every page the batch wrote
+            if fail:
+                raise ValueError("the unit's own error")
+        return body
+
+    outcomes = _queued(db, [big(0, False), big(1000, True), big(2000, False)])
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert _children(db) == set(range(300)) | set(range(2000, 2300))
+    assert temp_store == [2, 2, 2]  # MEMORY

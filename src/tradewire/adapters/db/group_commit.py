@@ -184,6 +184,13 @@ class GroupCommit:
     def _open_savepoint(self) -> None:
         if self._conn is None:
             conn = self._engine.connect().execution_options(tw_write=True)
+            if conn.dialect.name == "sqlite":
+                # Each unit's savepoint nests in the last, and SQLite copies every page a unit
+                # first changes into the savepoints' journal: in a temporary file by default
+                # (a write system call per page, about 60 us of system CPU per `pending`
+                # signal, three quarters of the database's own cost), in memory here. A
+                # batch's journal is at most the pages its units changed.
+                conn.connection.driver_connection.execute("PRAGMA temp_store=MEMORY")
             event.listen(conn, "before_cursor_execute", self._check_owner)
             self._conn = conn
         if self._batch is None:
