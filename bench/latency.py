@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -235,8 +235,8 @@ def _phase(server: ServerProcess, token: str, rate: float, count: int, warmup: i
     if cpu0 is not None and cpu1 is not None and sent:
         # The server's CPU time (all its threads) per request sent, warm-up included.
         result["server_cpu_ms_per_req"] = (cpu1 - cpu0) / sent * 1e3
-    ids = result.pop("signal_ids")
-    result["server"] = _server_times(database, ids)
+    ids, starts = result.pop("signal_ids"), result.pop("signal_starts_ns")
+    result["server"] = _server_times(database, ids, dict(zip(ids, starts, strict=True)))
     answered = result["ok"] + result["errors"]
     result["executed_share"] = (result["answers"].get("executed", 0) / answered
                                 if answered else None)
@@ -271,31 +271,48 @@ def _drain(database: Path) -> float:
     return round(time.monotonic() - start, 2)
 
 
-def _server_times(database: Path, ids: list[str]) -> dict[str, Any]:
-    """received_at → acked_at (and submitted_at → acked_at) of these signals, in ms."""
-    rows: list[tuple[str | None, str | None, str | None]] = []
+def _server_times(database: Path, ids: list[str], starts: dict[str, int]) -> dict[str, Any]:
+    """received_at → acked_at (and submitted_at → acked_at) of these signals, in ms; and from
+    each request's scheduled start (`starts`, wall-clock ns, from the load generator) to its
+    acked_at: the time from the request's start to the broker's acknowledgement, as tradewire
+    recorded it (both read the one wall clock of this machine)."""
+    rows: list[tuple[str, str | None, str | None, str | None]] = []
     with _connect(database) as conn:
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             rows += conn.execute(
-                "SELECT received_at, submitted_at, acked_at FROM signal_timing WHERE signal_id IN "
-                f"({','.join('?' * len(chunk))})", chunk).fetchall()
-    to_ack, broker = [], []
-    for received, submitted, acked in rows:
+                "SELECT signal_id, received_at, submitted_at, acked_at FROM signal_timing "
+                f"WHERE signal_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    to_ack, broker, start_to_ack = [], [], []
+    for signal_id, received, submitted, acked in rows:
         if acked is None:
             continue
         end = datetime.fromisoformat(acked)
+        start = starts.get(signal_id)
+        if start is not None:
+            start_to_ack.append(_epoch_ns(end) - start)
         if received is not None:
             to_ack.append(int((end - datetime.fromisoformat(received)).total_seconds() * 1e9))
         if submitted is not None:
             broker.append(int((end - datetime.fromisoformat(submitted)).total_seconds() * 1e9))
     to_ack.sort()
     broker.sort()
+    start_to_ack.sort()
     return {"signals": len(ids), "timed": len(rows), "acked": len(to_ack),
+            "start_to_acked_p50_ms": _rank(start_to_ack, 0.50),
+            "start_to_acked_p99_ms": _rank(start_to_ack, 0.99),
             "received_to_acked_p50_ms": _rank(to_ack, 0.50),
             "received_to_acked_p99_ms": _rank(to_ack, 0.99),
             "submitted_to_acked_p50_ms": _rank(broker, 0.50),
             "submitted_to_acked_p99_ms": _rank(broker, 0.99)}
+
+
+def _epoch_ns(at: datetime) -> int:
+    """`at` (aware) as integer nanoseconds since the epoch, exact to its microsecond."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _final_state(database: Path) -> dict[str, Any]:

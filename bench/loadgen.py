@@ -294,6 +294,11 @@ class OpenTally(Tally):
 
     start_lag_ns: list[int] = field(default_factory=list)  # due time to the task's start
     signal_ids: list[str] = field(default_factory=list)
+    # Each answered signal's scheduled start on the wall clock (ns since the epoch), the clock
+    # the server stamps its stage times with: the server's acknowledgement time less this is
+    # the time from the request's start to the broker's acknowledgement.
+    signal_starts: list[int] = field(default_factory=list)
+    wall_offset_ns: int = 0  # wall clock less perf_counter clock, read once per phase
     last_done_ns: int = 0
 
 
@@ -321,6 +326,7 @@ async def _scheduled(pool: Pool, raw: bytes, due_ns: int, tally: OpenTally,
             signal_id = _first_field(body, b"signal_id")
             if signal_id is not None:
                 tally.signal_ids.append(signal_id)
+                tally.signal_starts.append(due_ns + tally.wall_offset_ns)
     finally:
         pool.give_back(conn)
 
@@ -328,7 +334,7 @@ async def _scheduled(pool: Pool, raw: bytes, due_ns: int, tally: OpenTally,
 async def _open_phase(pool: Pool, requests: list[bytes], first: int, count: int, rate: float,
                       deadline: float, timeout_s: float) -> tuple[OpenTally, int, int, float]:
     """Start `count` requests `1/rate` s apart; wait for them all. Tally, sent, t0, CPU s."""
-    tally, tasks = OpenTally(), set()
+    tally, tasks = OpenTally(wall_offset_ns=time.time_ns() - time.perf_counter_ns()), set()
     interval_ns = 1e9 / rate
     cpu0 = time.process_time()
     t0 = time.perf_counter_ns() + 2_000_000  # the first one is due 2 ms from now
@@ -368,9 +374,11 @@ async def run_open(spec: OpenSpec) -> dict[str, Any]:
         mode="open", offered_rps=spec.rate, sent=sent,
         # Answers per second from the first scheduled start to the last answer.
         achieved_rps=out.pop("rps"),
-        start_lag_p99_ms=_rank(lag, 0.99), start_lag_max_ms=lag[-1] / 1e6 if lag else None,
+        start_lag_p50_ms=_rank(lag, 0.50), start_lag_p99_ms=_rank(lag, 0.99),
+        start_lag_max_ms=lag[-1] / 1e6 if lag else None,
         peak_in_flight=pool.peak_busy, connections_opened=pool.opened,
         waited_for_connection=pool.waited, signal_ids=tally.signal_ids,
+        signal_starts_ns=tally.signal_starts,
         warmup_ok=len(warm.latencies_ns), warmup_errors=warm.errors,
         warmup_samples=warm.samples, timed_out=time.monotonic() >= deadline,
     )

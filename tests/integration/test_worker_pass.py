@@ -2,7 +2,10 @@
 history. The paper venue's look for working orders whose expiry or close auction is due reads
 them by status (index ix_paper_order_status, migration 0014) instead of scanning every order
 the venue ever took; the resting-exit sweep reads the ids of armed plans among the active
-ones (index ix_exit_plan_active, migration 0015), not every plan ever made."""
+ones (index ix_exit_plan_active, migration 0015), not every plan ever made. Every immediate
+signal sizes against the working orders of its account in its symbol, read by account, symbol
+and status (index ix_trade_order_account_symbol_status, migration 0016), not by scanning every
+order the account ever had."""
 
 from __future__ import annotations
 
@@ -60,3 +63,17 @@ def test_the_resting_exit_sweep_reads_armed_plans_by_index(tmp_path: Path) -> No
     assert plans, "the sweep did not look for plans with resting legs"
     for plan in plans:
         assert "ix_exit_plan_active" in plan, plan
+
+
+def test_sizing_reads_the_working_orders_by_index(tmp_path: Path) -> None:
+    def working(c: Container) -> None:
+        with c.deps.uow(write=False) as uow:
+            uow.orders.working_qty("an-account", "AAPL")
+
+    plans = _plans_of(tmp_path, working, "trade_order", "filled_qty")
+    assert plans, "sizing did not read the working orders"
+    for plan in plans:
+        # Before migration 0016: SEARCH trade_order USING INDEX ix_trade_order_account_created
+        # (account_id=?), every order of the account.
+        assert "ix_trade_order_account_symbol_status (account_id=? AND symbol=? AND status=?)" \
+            in plan, plan

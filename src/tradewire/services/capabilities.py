@@ -46,10 +46,13 @@ def access_token_principal_in(uow: UnitOfWork, plaintext: str, secrets: Secrets
                               ) -> Principal | None:
     """The holder of access token `plaintext`, read in `uow` (a write unit that stores what
     the token asks for reads it in the same transaction)."""
-    token = uow.access_tokens.by_hash(secrets.hash_api_key(plaintext))
-    account = uow.accounts.get(token.account_id) if token is not None else None
-    if token is None or token.revoked_at is not None or account is None:
+    found = uow.access_tokens.with_account(secrets.hash_api_key(plaintext))
+    if found is None:
         return None
+    token, account = found
+    if token.revoked_at is not None or account is None:
+        return None
+    uow.accounts.remember(account)  # the signal's unit asks for it next
     return Principal(user_id=account.user_id, is_admin=False, scopes=frozenset({Scope.SIGNALS_WRITE}),
                      account_ids=frozenset({account.id}), via="access_token", key_id=token.id)
 

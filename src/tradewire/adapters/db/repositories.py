@@ -95,6 +95,11 @@ _KEY_ADMIN_AND_ACCOUNT = (
     .join(t.users, t.users.c.id == t.api_keys.c.user_id)
     .outerjoin(t.accounts, t.accounts.c.id == bindparam("account_id"))
     .where(t.api_keys.c.key_hash == bindparam("key_hash")))
+# An access token with its account (labelled like the key's): a signal's unit asks for both.
+_TOKEN_AND_ACCOUNT = (
+    select(t.access_tokens, *(c.label(_ACCOUNT_PREFIX + c.name) for c in t.accounts.c))
+    .outerjoin(t.accounts, t.accounts.c.id == t.access_tokens.c.account_id)
+    .where(t.access_tokens.c.token_hash == bindparam("token_hash")))
 
 
 _o = t.orders.c
@@ -799,10 +804,15 @@ class AccessTokenRepo(_Repo):
     def add(self, token: AccessToken) -> None:
         fast.run(self.conn, _INSERT[t.access_tokens], asdict(token))
 
-    def by_hash(self, token_hash: str) -> AccessToken | None:
-        q = select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)
-        row = self.conn.execute(q).first()
-        return AccessToken(**row._mapping) if row else None
+    def with_account(self, token_hash: str) -> tuple[AccessToken, Account | None] | None:
+        """The token and its account (None when the account is gone), in one statement."""
+        m = fast.first(self.conn, _TOKEN_AND_ACCOUNT, {"token_hash": token_hash})
+        if m is None:
+            return None
+        n = len(_ACCOUNT_PREFIX)
+        fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
+        account = Account(**fields) if fields["id"] is not None else None
+        return AccessToken(**m), account
 
     def revoke(self, token_id: str, at: datetime) -> bool:
         q = (update(t.access_tokens)

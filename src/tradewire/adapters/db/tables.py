@@ -157,6 +157,8 @@ orders = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_trade_order_status", "status"),
     Index("ix_trade_order_account_created", "account_id", "created_at"),
+    # The working orders of an account in a symbol (sizing every immediate signal).
+    Index("ix_trade_order_account_symbol_status", "account_id", "symbol", "status"),
 )
 
 fills = Table(
