@@ -298,6 +298,40 @@ def test_units_awaited_from_an_event_loop_are_answered_there(
     assert _children(db) == set(range(10))
 
 
+def test_a_units_then_runs_on_the_writer_after_its_commit_and_is_its_answer(
+        db: Database, writer: BatchWriter) -> None:
+    import asyncio
+
+    group = db.group
+    assert group is not None
+    seen: list[tuple[str, bool]] = []
+
+    def then(child: int) -> str:
+        # On the writer thread, the unit's row committed (durable) before it runs.
+        seen.append((threading.current_thread().name, child in _children(db)))
+        return f"sent {child}"
+
+    def refuses(child: int) -> str:
+        raise RuntimeError(f"could not send {child}")
+
+    async def main() -> list[Any]:
+        group.acquire()  # all three wait, then share one batch
+        try:
+            followed = asyncio.ensure_future(writer.run(_insert(1), then=then))
+            plain = asyncio.ensure_future(writer.run(_insert(2)))
+            failing = asyncio.ensure_future(writer.run(_insert(3), then=refuses))
+            await asyncio.sleep(0)
+        finally:
+            group.release()
+        return await asyncio.gather(followed, plain, failing, return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert answers[:2] == ["sent 1", 2]
+    assert isinstance(answers[2], RuntimeError)  # the unit stays written: only `then` failed
+    assert seen == [("tradewire-writer", True)]
+    assert _children(db) == {1, 2, 3}
+
+
 def test_a_unit_awaited_by_a_cancelled_task_before_its_turn_is_not_written(
         db: Database, writer: BatchWriter) -> None:
     import asyncio
@@ -355,6 +389,35 @@ def test_one_order_sent_with_an_access_token_is_stored_by_the_writer(
     assert stranger.status_code == 401, stranger.text
     assert _signals_stored(container) == signals
     assert container.writer.units - before == _immediate(container)
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_orders_for_the_paper_venue_are_sent_by_the_writer_thread(
+        client: httpx.Client, alice: Caller, container: Container,
+        monkeypatch: pytest.MonkeyPatch, local: bool) -> None:
+    """An immediate signal's order for a venue that answers from this database goes out from
+    the writer thread right after the commit; any other broker's from a thread of the pool."""
+    from tradewire.adapters.brokers.paper import PaperBroker
+
+    monkeypatch.setattr(PaperBroker, "answers_locally", local)
+    threads: list[str] = []
+    submit = PaperBroker.submit
+
+    def spy(self: PaperBroker, request: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return submit(self, request)
+
+    monkeypatch.setattr(PaperBroker, "submit", spy)
+    _price(client, alice, "BTC/USDT", 10)
+    r = client.post("/api/v1/signals", headers=alice.headers,
+                    json=_body(alice, "sent-1", symbol="BTC/USDT", executeMode="immediate"))
+    assert r.status_code == 201, r.text
+    assert r.json()["signal"]["status"] == "executed"
+    assert len(threads) == 1
+    # PostgreSQL: an immediate signal is not handed to the writer (handover.py).
+    assert container.writer is not None
+    handed = not container.writer.alone
+    assert (threads[0] == "tradewire-writer") == (local and handed), threads
 
 
 def _signals_stored(container: Container) -> int:

@@ -130,6 +130,14 @@ def may_wait(result: IngestResult, deps: Deps) -> bool:
     return _must_send(result) or _due_now(result, deps)
 
 
+def sends_locally(result: IngestResult, deps: Deps) -> bool:
+    """`after_commit` sends the orders to a venue that answers from this process's own
+    database (the paper venue), and waits on nothing else."""
+    if not _must_send(result) or _due_now(result, deps) or result.account is None:
+        return False
+    return bool(getattr(deps.brokers.for_account(result.account), "answers_locally", False))
+
+
 def _due_now(result: IngestResult, deps: Deps) -> bool:
     scheduled = result.signal.scheduled_at
     return (result.outcome is Outcome.CREATED and scheduled is not None

@@ -100,7 +100,10 @@ class Broker(Protocol):
     refused it. It raises BrokerUnavailable only when the outcome is unknown (a timeout, a
     dropped connection, a 5xx after sending): the caller then looks the order up by its
     `client_order_id` before anything is sent again. Sending a `client_order_id` the broker
-    already has returns that order, never a second one."""
+    already has returns that order, never a second one.
+
+    A broker whose calls answer from this process's own database, never waiting on a network
+    (the paper venue), says so with a true `answers_locally` attribute."""
 
     name: str
     capabilities: BrokerCapabilities

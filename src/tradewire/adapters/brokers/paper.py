@@ -73,6 +73,9 @@ _SET_POSITION = update(t.paper_positions).where(_pp.account_ref == bindparam("b_
 
 class PaperBroker:
     name = "paper"
+    # Answers from this process's database, never over a network: a signal's orders may be
+    # sent from the writer thread right after their commit (entrypoints/api/handover.py).
+    answers_locally = True
     # Stops, limits and one-cancels-other groups rest and match on ticks: exits rest here.
     capabilities = BrokerCapabilities(netting=False, client_order_id_max=48, native_stop=True,
                                       native_take_profit=True, oco=True)

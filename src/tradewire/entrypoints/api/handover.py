@@ -4,7 +4,10 @@ A signal sent with an API key, sized without asking the broker, needs nothing be
 write unit but parsing: it is parsed on the event loop, its unit (the key checked, the signal
 stored: `services.ingest.storing`) handed to the writer (adapters/db/writer.py), and the
 request answered once the commit holding it is durable. Only an immediate signal's orders,
-sent after that commit, take a thread: a broker call may wait.
+sent after that commit, take a thread: a broker call may wait. Orders for the paper venue,
+which answers from this process's own database, are sent by the writer thread itself right
+after the commit (the unit's `then`, adapters/db/writer.py), without going back through the
+event loop to a thread of the pool.
 
 On PostgreSQL (the writer `alone`, its batch a transaction beside the others) an immediate
 signal is not handed over: its unit locks the position row it sizes against, and a batch
@@ -15,6 +18,7 @@ by symbol; the two orders could deadlock. Its unit runs on a thread of its own t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -31,6 +35,7 @@ from tradewire.services.ingest import (
     after_commit,
     may_wait,
     needs_equity,
+    sends_locally,
     storing,
 )
 
@@ -85,11 +90,45 @@ async def _ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
     """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
     assert c.writer is not None
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    return await finish(c, await c.writer.run(storing(signal, who, c.deps)))
+    # An immediate signal's orders may go out from the writer thread (`then`); any other
+    # signal is answered with its batch, and finished here.
+    after = then(c) if signal.execute_mode is ExecuteMode.IMMEDIATE else None
+    return await finish(c, await c.writer.run(storing(signal, who, c.deps), then=after))
 
 
-async def finish(c: Container, result: IngestResult) -> IngestResult:
-    """After the writer's durable commit: `after_commit`, on a thread if it may wait."""
-    if may_wait(result, c.deps):
+@dataclass(frozen=True)
+class _Done:
+    """A stored signal whose `after_commit` ran on the writer thread."""
+
+    result: IngestResult
+
+
+@dataclass(frozen=True)
+class _Later:
+    """A stored signal whose `after_commit` may wait: run on a thread by `finish`."""
+
+    result: IngestResult
+
+
+def then(c: Container) -> Callable[[IngestResult], _Done | _Later]:
+    """A writer unit's `then` (for immediate signals): `after_commit` on the writer thread,
+    right after the commit, when it waits on nothing but this database (orders for the paper
+    venue, or nothing to send); otherwise left to `finish`, on a thread."""
+
+    def after(result: IngestResult) -> _Done | _Later:
+        if may_wait(result, c.deps) and not sends_locally(result, c.deps):
+            return _Later(result)
+        return _Done(after_commit(result, c.deps))
+
+    return after
+
+
+async def finish(c: Container, done: IngestResult | _Done | _Later) -> IngestResult:
+    """What the writer answered, the rest done: `after_commit`, on a thread if it may wait,
+    unless the unit's `then(c)` ran it already."""
+    if isinstance(done, _Done):
+        return done.result
+    result = done.result if isinstance(done, _Later) else done
+    if isinstance(done, _Later) or may_wait(result, c.deps):
         return await run_in_threadpool(after_commit, result, c.deps)
     return after_commit(result, c.deps)
