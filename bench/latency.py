@@ -8,6 +8,12 @@ subprocess (`bench.loadgen`, open loop): each latency runs from the request's sc
 to its full answer, so queueing counts. Buys and sells of one share alternate per symbol, on
 top of a position bought first, so positions stay bounded and no sell finds nothing to close.
 
+The acknowledgement's time is each request's scheduled start (the load generator's wall
+clock) to its signal_timing.acked_at (stamped by the server, on the same clock, the moment it
+holds the paper broker's answer): DESIGN.md's "request start to the paper broker's
+acknowledgement". The full answer's time (the acknowledgement recorded, the response read)
+is measured beside it.
+
 Measured, in one run:
 - steady: 100 signals/s for 1,000 requests (after 100 unmeasured ones at the same rate);
 - a ladder of rates, a few seconds each, up to the first one that does not hold (answers'
@@ -333,7 +339,9 @@ def add_ratios(out: dict[str, Any]) -> None:
     if steady is None or floor.get("p50_ms") is None:
         return
     server = steady["server"]
-    pairs = {"p50_x_floor": (steady["p50_ms"], floor["p50_ms"]),
+    pairs = {"ack_p50_x_floor": (server["start_to_acked_p50_ms"], floor["p50_ms"]),
+             "ack_p99_x_floor": (server["start_to_acked_p99_ms"], floor["p99_ms"]),
+             "p50_x_floor": (steady["p50_ms"], floor["p50_ms"]),
              "p99_x_floor": (steady["p99_ms"], floor["p99_ms"]),
              "server_p50_x_floor": (server["received_to_acked_p50_ms"], floor["p50_ms"]),
              "server_p99_x_floor": (server["received_to_acked_p99_ms"], floor["p99_ms"])}
@@ -344,8 +352,12 @@ def add_ratios(out: dict[str, Any]) -> None:
 def verdict(out: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN target (p50 < 2 ms, p99 < 10 ms at 100 signals/s) against the steady phase.
 
-    Judged on the answers' latency (request start to full answer, which holds the
-    acknowledgement) and, as a lower bound, on the server's received_at → acked_at.
+    DESIGN.md measures "time from request start to the paper broker's acknowledgement": each
+    request's scheduled start (the load generator's wall clock) to the moment tradewire holds
+    the paper broker's answer (`signal_timing.acked_at`, stamped by the server on the same
+    clock as it starts recording it). Shown beside it against the same limits, not the
+    target: the full answer (the acknowledgement recorded durably, the response read by the
+    client), and the server's own received_at → acked_at.
     """
     steady = out.get("steady")
     if steady is None:
@@ -357,8 +369,10 @@ def verdict(out: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "rate": steady["offered_rps"],
-        "p50_ms": check(steady["p50_ms"], TARGET["p50_ms"]),
-        "p99_ms": check(steady["p99_ms"], TARGET["p99_ms"]),
+        "start_to_ack_p50_ms": check(server["start_to_acked_p50_ms"], TARGET["p50_ms"]),
+        "start_to_ack_p99_ms": check(server["start_to_acked_p99_ms"], TARGET["p99_ms"]),
+        "answer_p50_ms": check(steady["p50_ms"], TARGET["p50_ms"]),
+        "answer_p99_ms": check(steady["p99_ms"], TARGET["p99_ms"]),
         "server_p50_ms": check(server["received_to_acked_p50_ms"], TARGET["p50_ms"]),
         "server_p99_ms": check(server["received_to_acked_p99_ms"], TARGET["p99_ms"]),
         "errors": {"value": steady["errors"] + steady["warmup_errors"],
