@@ -420,6 +420,49 @@ def test_orders_for_the_paper_venue_are_sent_by_the_writer_thread(
     assert (threads[0] == "tradewire-writer") == (local and handed), threads
 
 
+def test_the_paper_venues_commit_rides_on_the_durable_record_of_its_answer(
+        client: httpx.Client, alice: Caller, container: Container,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper venue taking an order commits without an fsync of its own (SQLite: a riders'
+    batch; PostgreSQL: an asynchronous commit); the record of its answer, which follows before
+    the signal is answered, is a durable commit and makes both durable."""
+    from sqlalchemy import event
+
+    from tradewire.adapters.db.group_commit import Batch, GroupCommit
+
+    _price(client, alice, "BTC/USDT", 10)
+    flushed: list[bool] = []
+    flush = GroupCommit._flush
+
+    def spy(self: GroupCommit) -> None:
+        batch: Batch | None = self._batch
+        if batch is not None and batch.units:
+            flushed.append(batch.rides)
+        flush(self)
+
+    monkeypatch.setattr(GroupCommit, "_flush", spy)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(container.db.engine, "before_cursor_execute", seen)
+    try:
+        r = client.post("/api/v1/signals", headers=alice.headers,
+                        json=_body(alice, "rides-1", symbol="BTC/USDT", executeMode="immediate"))
+    finally:
+        event.remove(container.db.engine, "before_cursor_execute", seen)
+    assert r.status_code == 201, r.text
+    assert r.json()["signal"]["status"] == "executed"
+    if container.db.group is not None:  # SQLite: the signal's, the venue's, the record's
+        assert flushed == [False, True, False], flushed
+    else:
+        asynchronous = [i for i, s in enumerate(statements) if "synchronous_commit" in s]
+        venue = max(i for i, s in enumerate(statements) if s.startswith("INSERT INTO paper_fill"))
+        record = max(i for i, s in enumerate(statements) if s.startswith("INSERT INTO fill "))
+        assert len(asynchronous) == 1 and venue < asynchronous[0] < record, statements
+
+
 def _signals_stored(container: Container) -> int:
     with container.db.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM signal")).scalar_one())

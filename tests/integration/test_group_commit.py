@@ -156,3 +156,80 @@ def test_the_units_savepoints_are_journalled_in_memory(db: Database) -> None:
     assert isinstance(outcomes[1], ValueError)
     assert _children(db) == set(range(300)) | set(range(2000, 2300))
     assert temp_store == [2, 2, 2]  # MEMORY
+
+
+def _sync_level(conn: Connection) -> int:
+    """SQLite's synchronous setting on the unit's connection: 1 NORMAL (no fsync at commit in
+    WAL mode), 2 FULL."""
+    return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+def _riding_unit(db: Database, body: Callable[[Connection], None], seen: list[int]) -> None:
+    unit = db.write_unit(rides=True)
+    conn = unit.begin()
+    try:
+        seen.append(_sync_level(conn))
+        body(conn)
+        unit.commit()
+    finally:
+        unit.close()
+
+
+def test_a_riders_batch_commits_without_an_fsync_and_the_next_one_syncs(db: Database) -> None:
+    """The paper venue's order (a rider) commits with synchronous=NORMAL; tradewire's record of
+    it, next, commits with FULL, which makes both durable: the setting goes back for it."""
+    group = db.group
+    assert group is not None
+    seen: list[int] = []
+    riding_before, commits_before = group.riding_commits, group.commits
+    _riding_unit(db, _insert(1), seen)
+    assert group.riding_commits - riding_before == 1
+    assert _children(db) == {1}  # committed (visible to another connection)
+
+    def durable(conn: Connection) -> None:
+        seen.append(_sync_level(conn))
+        _insert(2)(conn)
+
+    _unit(db, durable)
+    assert seen == [1, 2]
+    assert group.riding_commits - riding_before == 1
+    assert group.commits - commits_before == 2
+    assert _children(db) == {1, 2}
+
+
+def test_a_unit_that_does_not_ride_never_commits_in_a_riders_batch(db: Database) -> None:
+    group = db.group
+    assert group is not None
+    group.acquire()
+    rider = group.begin_unit(rides=True)
+    _insert(1)(rider)
+    riders = group.end_unit(commit=True)  # left open, as if another writer were queued ...
+    assert riders is not None and not riders.done.is_set()
+    conn = group.begin_unit()  # ... and the next one does not ride: the riders commit first
+    assert riders.done.is_set() and riders.error is None
+    assert _sync_level(conn) == 2
+    _insert(2)(conn)
+    durable = group.end_unit(commit=True)
+    group.release(flush=True)
+    assert durable is not None and durable.done.is_set() and not durable.rides
+    assert _children(db) == {1, 2}
+
+
+def test_a_rider_joining_a_batch_that_syncs_is_committed_durably(db: Database) -> None:
+    group = db.group
+    assert group is not None
+    seen: list[int] = []
+    riding_before = group.riding_commits
+    group.acquire()
+    conn = group.begin_unit()
+    _insert(3)(conn)
+    batch = group.end_unit(commit=True)
+    conn = group.begin_unit(rides=True)  # joins the open batch, which syncs
+    seen.append(_sync_level(conn))
+    _insert(4)(conn)
+    assert group.end_unit(commit=True) is batch
+    group.release(flush=True)
+    assert batch is not None and batch.done.is_set() and not batch.rides
+    assert seen == [2]
+    assert group.riding_commits == riding_before
+    assert _children(db) == {3, 4}

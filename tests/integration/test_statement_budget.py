@@ -34,7 +34,9 @@ BUDGET = {
     ("sqlite", "pending"): 4,
     ("sqlite", "immediate"): 37,
     ("postgres", "pending"): 4,
-    ("postgres", "immediate"): 37,
+    # One more: the paper venue's commit is asynchronous there (SET LOCAL synchronous_commit),
+    # made durable by the record of its answer (docs/reliability.md).
+    ("postgres", "immediate"): 38,
 }
 
 # executeMode -> most SQLAlchemy execution contexts one signal may build: every statement runs

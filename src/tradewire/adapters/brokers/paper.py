@@ -100,7 +100,11 @@ class PaperBroker:
                                                    "created_at": self._clock.now()})
 
     def submit(self, request: OrderRequest) -> BrokerOrder:
-        with self._write() as conn:
+        # The order taken commits without an fsync of its own: whoever sends it records the
+        # answer next in a durable commit, which makes this one durable first (the WAL keeps
+        # commits in order), before anyone is told (docs/reliability.md). A crash of the
+        # machine between the two loses both: the order was never taken, and is sent again.
+        with self._write(rides=True) as conn:
             account = self._lock_account(conn, request.account_ref)
             cash, market = (account.cash, account.market) if account is not None else (None, None)
             existing = self._order_row(conn, request.account_ref, request.client_order_id)
@@ -458,8 +462,8 @@ class PaperBroker:
     def _last_price(self, conn: Connection, symbol: str) -> Decimal | None:
         return last_price(conn, symbol)
 
-    def _write(self) -> Any:
-        return _Tx(self._db, write=True)
+    def _write(self, *, rides: bool = False) -> Any:
+        return _Tx(self._db, write=True, rides=rides)
 
     def _read(self) -> Any:
         return _Tx(self._db, write=False)
@@ -468,12 +472,12 @@ class PaperBroker:
 class _Tx:
     """A transaction of the paper venue's own (never inside one of tradewire's)."""
 
-    def __init__(self, db: Database, *, write: bool) -> None:
-        self._db, self._write = db, write
+    def __init__(self, db: Database, *, write: bool, rides: bool = False) -> None:
+        self._db, self._write, self._rides = db, write, rides
 
     def __enter__(self) -> Connection:
         if self._write:
-            self._unit: WriteUnit | None = self._db.write_unit()
+            self._unit: WriteUnit | None = self._db.write_unit(rides=self._rides)
             return self._unit.begin()
         self._unit = None
         self._conn = self._db.engine.connect().execution_options(tw_write=False)

@@ -50,10 +50,15 @@ class Database:
         finally:
             leave_writer()
 
-    def write_unit(self) -> WriteUnit:
+    def write_unit(self, *, rides: bool = False) -> WriteUnit:
         """One unit of writes: `begin()`, then `commit()` (durable when it returns) or
-        `close()` without it to roll back."""
-        return _GroupUnit(self.group) if self.group is not None else _OwnUnit(self.engine)
+        `close()` without it to roll back. With `rides`, the commit may be durable only with
+        the next one that syncs: for writes a later durable commit always follows before
+        anyone is told of them (GroupCommit.begin_unit; on PostgreSQL an asynchronous commit,
+        whose WAL the next synchronous commit flushes with its own)."""
+        if self.group is not None:
+            return _GroupUnit(self.group, rides=rides)
+        return _OwnUnit(self.engine, rides=rides)
 
     def close(self) -> None:
         if self.group is not None:
@@ -82,8 +87,9 @@ class WriteUnit(Protocol):
 class _OwnUnit:
     """PostgreSQL: a connection and a transaction of the unit's own."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, rides: bool = False) -> None:
         self._engine = engine
+        self._rides = rides
         self._conn: Connection | None = None
 
     def begin(self) -> Connection:
@@ -99,6 +105,8 @@ class _OwnUnit:
 
     def commit(self) -> None:
         assert self._conn is not None
+        if self._rides:
+            fast.driver_sql(self._conn, "SET LOCAL synchronous_commit TO OFF")
         self._conn.commit()
 
     def close(self) -> None:
@@ -115,8 +123,9 @@ class _OwnUnit:
 class _GroupUnit:
     """SQLite: a savepoint in the group's shared transaction."""
 
-    def __init__(self, group: GroupCommit) -> None:
+    def __init__(self, group: GroupCommit, *, rides: bool = False) -> None:
         self._group = group
+        self._rides = rides
         self._open = False
 
     def begin(self) -> Connection:
@@ -127,7 +136,7 @@ class _GroupUnit:
             leave_writer()
             raise
         try:
-            conn = self._group.begin_unit()
+            conn = self._group.begin_unit(rides=self._rides)
         except BaseException:
             self._group.release()
             leave_writer()

@@ -70,11 +70,12 @@ def forget(conn: Connection) -> None:
 class Batch:
     """One shared transaction: the units committed in it, and its outcome."""
 
-    __slots__ = ("done", "error", "opened", "units")
+    __slots__ = ("done", "error", "opened", "rides", "units")
 
-    def __init__(self) -> None:
+    def __init__(self, *, rides: bool = False) -> None:
         self.opened = time.monotonic()
         self.units = 0
+        self.rides = rides  # riders only, committed without an fsync (GroupCommit.begin_unit)
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -125,7 +126,9 @@ class GroupCommit:
         self._tx: Any = None
         self._savepoint = False  # a unit's savepoint is open
         self._batch: Batch | None = None
-        self.commits = 0  # durable commits made, each holding one or more units
+        self.commits = 0  # commits made, each holding one or more units
+        self.riding_commits = 0  # of them, batches of riders, made without an fsync
+        self._riding = False  # the connection is set to synchronous=NORMAL
 
     # -- the mutex -------------------------------------------------------------------------
 
@@ -157,11 +160,20 @@ class GroupCommit:
 
     # -- units (under the mutex) -----------------------------------------------------------
 
-    def begin_unit(self) -> Connection:
-        """The shared connection, inside a fresh savepoint of the open batch."""
+    def begin_unit(self, *, rides: bool = False) -> Connection:
+        """The shared connection, inside a fresh savepoint of the open batch.
+
+        A unit that `rides` may be committed without an fsync of its own, durable with the
+        next commit that syncs the WAL (which holds every frame written before its own):
+        only for writes that a later durable commit always follows before anyone is told of
+        them (the paper venue taking an order, then tradewire's record of its answer:
+        services/submit.py). A batch opened by a rider is riders only and commits with
+        `synchronous=NORMAL` (set before its BEGIN: SQLite cannot change it inside a
+        transaction); a unit that does not ride commits that batch first and opens one that
+        syncs, which it may then share with riders."""
         for attempt in (1, 2):
             try:
-                self._open_savepoint()
+                self._open_savepoint(rides)
                 break
             except BaseException as exc:
                 # The connection is broken (the database restarted ...): the units already in
@@ -181,7 +193,9 @@ class GroupCommit:
         assert self._conn is not None
         return self._conn
 
-    def _open_savepoint(self) -> None:
+    def _open_savepoint(self, rides: bool) -> None:
+        if self._batch is not None and self._batch.rides and not rides:
+            self._flush()  # the riders' batch ends here; this unit's syncs
         if self._conn is None:
             conn = self._engine.connect().execution_options(tw_write=True)
             if conn.dialect.name == "sqlite":
@@ -193,14 +207,20 @@ class GroupCommit:
                 conn.connection.driver_connection.execute("PRAGMA temp_store=MEMORY")
             event.listen(conn, "before_cursor_execute", self._check_owner)
             self._conn = conn
+            self._riding = False  # a new connection syncs (engine.py sets FULL on connect)
         if self._batch is None:
             self.take_turn()
             try:
+                rides = rides and self._conn.dialect.name == "sqlite"
+                if rides != self._riding:  # outside a transaction, where SQLite allows it
+                    self._conn.connection.driver_connection.execute(
+                        "PRAGMA synchronous=" + ("NORMAL" if rides else "FULL"))
+                    self._riding = rides
                 self._tx = self._conn.begin()
             except BaseException:
                 self._give_turn()
                 raise
-            self._batch = Batch()
+            self._batch = Batch(rides=rides)
             if self._conn.dialect.name == "sqlite":
                 self._conn.info[_MEMO] = (self._tx, {})
         # One fixed name: units never nest, and the driver keeps the statement prepared.
@@ -256,6 +276,7 @@ class GroupCommit:
             if batch.units:
                 self._tx.commit()
                 self.commits += 1
+                self.riding_commits += batch.rides
             else:
                 self._tx.rollback()
         except BaseException as exc:
