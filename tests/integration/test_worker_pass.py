@@ -77,3 +77,53 @@ def test_sizing_reads_the_working_orders_by_index(tmp_path: Path) -> None:
         # (account_id=?), every order of the account.
         assert "ix_trade_order_account_symbol_status (account_id=? AND symbol=? AND status=?)" \
             in plan, plan
+
+
+def test_the_link_indexes_hold_only_the_rows_with_a_link(tmp_path: Path) -> None:
+    """A signal's `after_signal_id` and `parent_id` and an order's `link_group` are mostly
+    empty: their indexes hold the rows where they are set (migration 0017), so a signal
+    without them writes no page of those indexes, and the lookups still use them."""
+    from decimal import Decimal
+
+    from tests.support import make_caller
+    from tradewire.domain.signals import Signal
+    from tradewire.domain.values import Action, ExecuteMode, new_id
+
+    plans = _plans_of(tmp_path / "plans", lambda c: _links_read(c), "signal", "_id = ?")
+    assert len(plans) == 2, plans
+    assert "ix_signal_after_signal_id" in plans[0], plans
+    assert "ix_signal_parent_id" in plans[1], plans
+
+    clock = ManualClock(datetime(2026, 2, 6, 15, 0, tzinfo=UTC))
+    c = make_container(f"sqlite:///{tmp_path / 'tw.db'}", tmp_path / "data", clock)
+    try:
+        account_id = make_caller(c).account_id
+
+        def signal(**links: str) -> Signal:
+            return Signal(id=new_id(), account_id=account_id, symbol="AAPL", action=Action.OPEN_LONG,
+                          quantity=Decimal(1), execute_mode=ExecuteMode.PENDING,
+                          created_at=clock.now(), **links)
+
+        first = signal()
+        with c.deps.uow() as uow:
+            for s in (first, signal(), signal(), signal(after_signal_id=first.id)):
+                assert uow.signals.add_unique(s)
+            uow.commit()
+        raw = c.db.engine.raw_connection()
+        try:
+            entries = dict(raw.cursor().execute(
+                "SELECT name, sum(ncell) FROM dbstat WHERE pagetype = 'leaf' AND name IN "
+                "('ix_signal_after_signal_id', 'ix_signal_parent_id') GROUP BY name").fetchall())
+        finally:
+            raw.close()
+        # Before migration 0017: 4 entries in each (a NULL is indexed like any value).
+        assert entries.get("ix_signal_after_signal_id", 0) == 1, entries
+        assert entries.get("ix_signal_parent_id", 0) == 0, entries
+    finally:
+        c.close()
+
+
+def _links_read(c: Container) -> None:
+    with c.deps.uow(write=False) as uow:
+        uow.signals.waiting_after("a-signal")
+        uow.partner_signals.children("a-signal")

@@ -16,9 +16,19 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 from tradewire.adapters.db.types import ExactDecimal, UTCDateTime
+
+
+def _where_set(table: str, column: str) -> Index:
+    """An index of a mostly-empty column over the rows where it is set (migration 0017): the
+    lookups are by equality, which implies it is set, and a row without one writes nothing
+    to the index (an index page less in the commit of every signal or order)."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_{table}_{column}", column, sqlite_where=where, postgresql_where=where)
+
 
 metadata = MetaData(
     naming_convention={
@@ -113,15 +123,16 @@ signals = Table(
     Column("status", String(20), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("replaced_by", ID, nullable=True),
-    Column("after_signal_id", ID, nullable=True, index=True),
+    Column("after_signal_id", ID, nullable=True),
     Column("legs", JSON, nullable=True),  # further legs of a multi-leg signal
-    Column("parent_id", ID, nullable=True, index=True),  # the partner signal it fans out from
+    Column("parent_id", ID, nullable=True),  # the partner signal it fans out from
     Column("link", String(10), nullable=True),  # how the legs are linked: oco or all
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("uq_signal_account_dedup", "account_id", "dedup_key", unique=True),
     Index("ix_signal_account_created", "account_id", "created_at"),
     Index("ix_signal_status", "status"),
+    *(_where_set("signal", column) for column in ("after_signal_id", "parent_id")),
 )
 
 orders = Table(
@@ -149,7 +160,7 @@ orders = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("hold_until", UTCDateTime, nullable=True),  # a market order waiting for the open
     Column("expires_at", UTCDateTime, nullable=True),  # gtd: the signal's expiresAt
-    Column("link_group", ID, nullable=True, index=True),
+    Column("link_group", ID, nullable=True),
     Column("link_kind", String(10), nullable=True),
     Column("exit_leg", String(20), nullable=True),  # a native exit of the signal's plan
     Column("created_at", UTCDateTime, nullable=False),
@@ -159,6 +170,7 @@ orders = Table(
     Index("ix_trade_order_account_created", "account_id", "created_at"),
     # The working orders of an account in a symbol (sizing every immediate signal).
     Index("ix_trade_order_account_symbol_status", "account_id", "symbol", "status"),
+    _where_set("trade_order", "link_group"),
 )
 
 fills = Table(
