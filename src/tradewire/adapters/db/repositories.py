@@ -95,6 +95,14 @@ _KEY_ADMIN_AND_ACCOUNT = (
     .join(t.users, t.users.c.id == t.api_keys.c.user_id)
     .outerjoin(t.accounts, t.accounts.c.id == bindparam("account_id"))
     .where(t.api_keys.c.key_hash == bindparam("key_hash")))
+def _labelled_account(m: dict[str, Any]) -> Account | None:
+    """The account read beside another row (its columns labelled `account__<column>`, taken
+    out of `m`), or None when the outer join found none."""
+    n = len(_ACCOUNT_PREFIX)
+    fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
+    return Account(**fields) if fields["id"] is not None else None
+
+
 # An access token with its account (labelled like the key's): a signal's unit asks for both.
 _TOKEN_AND_ACCOUNT = (
     select(t.access_tokens, *(c.label(_ACCOUNT_PREFIX + c.name) for c in t.accounts.c))
@@ -265,13 +273,11 @@ class ApiKeyRepo(_Repo):
                        {"key_hash": key_hash, "account_id": account_id})
         if m is None:
             return None
-        n = len(_ACCOUNT_PREFIX)
-        fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
+        account = _labelled_account(m)
         is_admin = bool(m.pop("owner_is_admin"))
         m["scopes"] = frozenset(Scope(s) for s in m["scopes"].split(",") if s)
         ids = m["account_ids"]
         m["account_ids"] = frozenset(ids) if ids is not None else None
-        account = Account(**fields) if fields["id"] is not None else None
         return ApiKey(**m), is_admin, account
 
     def revoke(self, key_id: str, at: datetime) -> bool:
@@ -809,9 +815,7 @@ class AccessTokenRepo(_Repo):
         m = fast.first(self.conn, _TOKEN_AND_ACCOUNT, {"token_hash": token_hash})
         if m is None:
             return None
-        n = len(_ACCOUNT_PREFIX)
-        fields = {k[n:]: m.pop(k) for k in list(m) if k.startswith(_ACCOUNT_PREFIX)}
-        account = Account(**fields) if fields["id"] is not None else None
+        account = _labelled_account(m)
         return AccessToken(**m), account
 
     def revoke(self, token_id: str, at: datetime) -> bool:

@@ -90,45 +90,41 @@ async def _ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
     """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
     assert c.writer is not None
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    # An immediate signal's orders may go out from the writer thread (`then`); any other
-    # signal is answered with its batch, and finished here.
-    after = then(c) if signal.execute_mode is ExecuteMode.IMMEDIATE else None
-    return await finish(c, await c.writer.run(storing(signal, who, c.deps), then=after))
+    unit = storing(signal, who, c.deps)
+    if signal.execute_mode is ExecuteMode.IMMEDIATE:  # its orders may go out from the writer
+        return await sent(c, await c.writer.run(unit, then=then(c)))
+    return await finish(c, await c.writer.run(unit))  # answered with its batch
 
 
-@dataclass(frozen=True)
-class _Done:
-    """A stored signal whose `after_commit` ran on the writer thread."""
-
-    result: IngestResult
+async def finish(c: Container, result: IngestResult) -> IngestResult:
+    """After the writer's durable commit: `after_commit`, on a thread if it may wait."""
+    if may_wait(result, c.deps):
+        return await run_in_threadpool(after_commit, result, c.deps)
+    return after_commit(result, c.deps)
 
 
 @dataclass(frozen=True)
 class _Later:
-    """A stored signal whose `after_commit` may wait: run on a thread by `finish`."""
+    """A stored signal whose `after_commit` may wait: run on a thread by `sent`."""
 
     result: IngestResult
 
 
-def then(c: Container) -> Callable[[IngestResult], _Done | _Later]:
-    """A writer unit's `then` (for immediate signals): `after_commit` on the writer thread,
-    right after the commit, when it waits on nothing but this database (orders for the paper
-    venue, or nothing to send); otherwise left to `finish`, on a thread."""
+def then(c: Container) -> Callable[[IngestResult], IngestResult | _Later]:
+    """A writer unit's `then` (immediate signals): `after_commit` on the writer thread, right
+    after the commit, when it waits on nothing but this database (orders for the paper venue,
+    or nothing to send); otherwise left to `sent`, on a thread."""
 
-    def after(result: IngestResult) -> _Done | _Later:
+    def after(result: IngestResult) -> IngestResult | _Later:
         if may_wait(result, c.deps) and not sends_locally(result, c.deps):
             return _Later(result)
-        return _Done(after_commit(result, c.deps))
+        return after_commit(result, c.deps)
 
     return after
 
 
-async def finish(c: Container, done: IngestResult | _Done | _Later) -> IngestResult:
-    """What the writer answered, the rest done: `after_commit`, on a thread if it may wait,
-    unless the unit's `then(c)` ran it already."""
-    if isinstance(done, _Done):
-        return done.result
-    result = done.result if isinstance(done, _Later) else done
-    if isinstance(done, _Later) or may_wait(result, c.deps):
-        return await run_in_threadpool(after_commit, result, c.deps)
-    return after_commit(result, c.deps)
+async def sent(c: Container, done: IngestResult | _Later) -> IngestResult:
+    """What the writer answered for a unit given `then(c)`, the rest done."""
+    if isinstance(done, _Later):
+        return await run_in_threadpool(after_commit, done.result, c.deps)
+    return done

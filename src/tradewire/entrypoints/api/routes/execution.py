@@ -147,7 +147,7 @@ async def _via_token_handed_over(c: Container, access_token: str, raw: dict[str,
         return storing(signal, principal, c.deps)(uow)
 
     try:
-        result = await handover.finish(c, await c.writer.run(unit, then=handover.then(c)))
+        result = await handover.sent(c, await c.writer.run(unit, then=handover.then(c)))
     except (BadRequest, TradewireError) as exc:
         status, item = _refused(exc)
     else:
