@@ -45,6 +45,8 @@ class Container:
     limiter: Any = None  # the API's rate limiter per credential (set by create_app)
     # Write units handed over from the event loop, many to a commit (adapters/db/writer.py).
     writer: BatchWriter | None = None
+    # The writer process's client (entrypoints/api/writer_process.py), when serving with one.
+    writer_process: Any = None
 
     def close(self) -> None:
         if self.writer is not None:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Requests per minute per credential (a burst of this many, refilled evenly); 0: no limit.
     rate_limit_per_minute: int = Field(default=6000, ge=0)
     worker_poll_ms: int = Field(default=250, gt=0)
+    # On a SQLite file, `serve` and `api` store waiting signals from a writer process of their
+    # own (entrypoints/api/writer_process.py); false: all in the API process.
+    writer_process: bool = True
     paper: PaperSettings = PaperSettings()
     market_data: MarketDataSettings = MarketDataSettings()
     # When set, /metrics asks for `Authorization: Bearer <token>`; unset, it is open.

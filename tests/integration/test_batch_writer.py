@@ -119,6 +119,43 @@ def test_a_failed_commit_fails_every_unit_in_it(db: Database, writer: BatchWrite
     assert _children(db) == {3}
 
 
+def test_write_here_writes_on_the_calling_thread_in_batches_of_at_most_max_units(
+        db: Database) -> None:
+    # The writer process's way (entrypoints/api/writer_process.py): no thread to hand over to.
+    assert db.group is not None
+    writer = BatchWriter(db, max_units=4)
+    threads: set[str] = set()
+
+    def insert(child: int) -> Callable[[SqlUnitOfWork], int]:
+        def unit(uow: SqlUnitOfWork) -> int:
+            threads.add(threading.current_thread().name)
+            return _insert(child)(uow)
+        return unit
+
+    def fails(uow: SqlUnitOfWork) -> int:
+        _insert(100)(uow)
+        raise ValueError("the unit's own error")
+
+    before = db.group.commits
+    answers = writer.write_here([insert(i) for i in range(5)] + [fails] + [insert(5), insert(6)])
+    assert threads == {threading.current_thread().name}
+    assert [value for value, _ in answers] == [0, 1, 2, 3, 4, None, 5, 6]
+    assert isinstance(answers[5][1], ValueError)
+    assert [error for i, (_, error) in enumerate(answers) if i != 5] == [None] * 7
+    assert _children(db) == set(range(7))  # not the failed unit's row
+    assert db.group.commits - before == 2  # eight units, four to a batch
+    assert writer.units == 7
+
+
+def test_write_here_gives_a_failed_commits_error_to_every_unit_of_its_batch(
+        db: Database) -> None:
+    writer = BatchWriter(db, max_units=2)
+    answers = writer.write_here([_insert(1), _insert(2, parent=99), _insert(3)])
+    assert answers[0][1] is not None and answers[1][1] is not None  # one batch, refused
+    assert answers[2] == (3, None)  # the next batch is written
+    assert _children(db) == {3}
+
+
 def test_a_unit_cannot_open_a_second_write_unit(db: Database, writer: BatchWriter) -> None:
     def nested(uow: SqlUnitOfWork) -> int:
         _insert(1)(uow)

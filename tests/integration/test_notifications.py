@@ -21,7 +21,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.support import Caller, free_port, login
 from tradewire.adapters.clock import ManualClock
@@ -676,3 +676,32 @@ def test_a_webhook_to_this_host_is_refused_unless_allowed(
     assert d.status is DeliveryStatus.PENDING
     assert d.last_error == "the receiver's address is internal; not allowed on this server"
     assert hooks.requests == []
+
+
+def test_with_nobody_subscribed_the_cursor_steps_over_events_without_reading_them(
+        client: httpx.Client, container: Container, alice: Caller, hooks: WebhookReceiver,
+        senders: dict[str, Any]) -> None:
+    # Every pass of a busy service's notifier read its 500 next events whole, to tell no one.
+    fill(client, alice)
+    fill(client, alice, symbol="MSFT")
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(container.db.engine, "before_cursor_execute", seen)
+    try:
+        assert collect(container.deps) == 0
+    finally:
+        event.remove(container.db.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "audit_event.data" in s], statements
+    with container.db.engine.connect() as conn:
+        last = conn.execute(text("SELECT max(seq) FROM audit_event")).scalar_one()
+        cursor = conn.execute(text("SELECT seq FROM notification_cursor")).scalar_one()
+    assert cursor == last > 0
+    # A subscription hears what happens from its creation on.
+    webhook(client, alice, hooks, "/hook", ["order_filled"])
+    fill(client, alice)
+    assert collect(container.deps) == 1
+    assert dispatch(container.deps, senders) == 1
+    assert [e["symbol"] for e in hooks.events()] == ["AAPL"]

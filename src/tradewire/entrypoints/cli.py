@@ -119,7 +119,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     worker = Worker(c)
     worker.start()
     try:
-        _serve_http(create_app(c), host, port)
+        _serve_http(_with_writer_process(create_app(c), c), host, port)
     finally:
         worker.stop()
 
@@ -132,7 +132,19 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     c = _container("api")
     logs.configure(c.settings.log_format)
-    _serve_http(create_app(c), host, port)
+    _serve_http(_with_writer_process(create_app(c), c), host, port)
+
+
+def _with_writer_process(app: Any, c: Container) -> Any:
+    """`app`, starting a writer process with it and stopping it with it, when `c` wants one
+    (entrypoints/api/writer_process.py)."""
+    from tradewire.entrypoints.api import writer_process
+
+    if writer_process.wanted(c):
+        c.writer_process = writer_process.WriterProcess()
+        app.router.on_startup.append(c.writer_process.start)
+        app.router.on_shutdown.append(c.writer_process.close)
+    return app
 
 
 def _serve_http(app: Any, host: str, port: int) -> None:

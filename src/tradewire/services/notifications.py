@@ -195,14 +195,20 @@ def collect(deps: Deps, *, limit: int = COLLECT_BATCH) -> int:
     with deps.uow() as uow:
         repo = uow.notifications
         cursor, stuck_since = repo.lock_cursor()
-        events: list[tuple[int, AuditEvent]] = repo.events_after(cursor, limit)
-        if not events:
+        if repo.anyone_subscribed():
+            events: list[tuple[int, AuditEvent]] = repo.events_after(cursor, limit)
+            seqs = [seq for seq, _ in events]
+            wanted = [(seq, e, kinds_of(e)) for seq, e in events]
+            wanted = [w for w in wanted if w[2]]
+            made = _fan_out(uow, repo, wanted, now, deps) if wanted else 0
+        else:
+            # Nobody to tell: the cursor steps over the events without reading them (500 whole
+            # events each pass were about 6 ms of a busy API process's time, in one piece).
+            # A subscription hears what happens from its creation on.
+            seqs, made = repo.seqs_after(cursor, limit), 0
+        if not seqs:
             return 0
-        wanted = [(seq, e, kinds_of(e)) for seq, e in events]
-        wanted = [w for w in wanted if w[2]]
-        made = _fan_out(uow, repo, wanted, now, deps) if wanted else 0
-        new_cursor, new_stuck = advance_cursor(cursor, [seq for seq, _ in events], stuck_since,
-                                               now)
+        new_cursor, new_stuck = advance_cursor(cursor, seqs, stuck_since, now)
         if (new_cursor, new_stuck) != (cursor, stuck_since):
             repo.save_cursor(new_cursor, new_stuck)
         uow.commit()

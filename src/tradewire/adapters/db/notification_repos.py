@@ -109,6 +109,17 @@ class NotificationRepo(_Repo):
         q = select(a.seq).where(a.seq > cursor).limit(1)
         return self.conn.execute(q).first() is not None
 
+    def anyone_subscribed(self) -> bool:
+        """Whether any subscription is active."""
+        q = select(_subs.c.id).where(_subs.c.deleted_at.is_(None)).limit(1)
+        return self.conn.execute(q).first() is not None
+
+    def seqs_after(self, seq: int, limit: int) -> list[int]:
+        """The sequence numbers of the next `limit` audit events after `seq`, in order."""
+        a = t.audit_events.c
+        q = select(a.seq).where(a.seq > seq).order_by(a.seq).limit(limit)
+        return [int(n) for n in self.conn.execute(q).scalars()]
+
     def events_after(self, seq: int, limit: int) -> list[tuple[int, AuditEvent]]:
         a = t.audit_events
         q = select(a).where(a.c.seq > seq).order_by(a.c.seq).limit(limit)

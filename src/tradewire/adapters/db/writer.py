@@ -117,6 +117,27 @@ class BatchWriter:
         self._put(_Job(unit, future, contextvars.copy_context(), loop, then))
         return await future
 
+    def write_here(self, units: list[Unit[Any]]) -> list[tuple[Any, BaseException | None]]:
+        """Run `units` in batches of at most `max_units` on the calling thread, each batch
+        ending in one durable commit; per unit, in order, (its value, None) or (None, the
+        error: the unit's own, nothing of it stored, or its batch's commit's). For a process
+        whose one job is writing (the writer process, entrypoints/api/writer_process.py):
+        it takes the units waiting and writes them itself, with no thread to hand over to.
+        Units run in the caller's context; nothing may be waiting in this writer's queue."""
+        done: dict[int, tuple[Any, BaseException | None]] = {}
+        jobs = [_Job(unit, Future(), contextvars.copy_context(), None) for unit in units]
+        for at in range(0, len(jobs), self.max_units):
+            batch = jobs[at:at + self.max_units]
+            answers: list[tuple[_Job, Any, BaseException | None]] = []
+            try:
+                self._write(batch, answers)
+            except BaseException as exc:  # the batch is lost: every unit not answered gets it
+                log.exception("the batch writer failed")
+                answers += [(job, None, exc) for job in batch]
+            for job, value, error in answers:
+                done.setdefault(id(job), (value, error))
+        return [done[id(job)] for job in jobs]
+
     def _put(self, job: _Job) -> None:
         if self._closed:
             raise RuntimeError("the batch writer is closed")

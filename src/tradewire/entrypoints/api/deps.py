@@ -50,11 +50,21 @@ def key_caller(c: Container, headers: Headers, scope: Scope) -> Caller | None:
     """For a request whose only credential is an X-API-Key: `authenticate`'s check as the
     first step of the unit that stores what the request asks for (no read transaction of its
     own; it raises there, and the unit stores nothing). None for any other credential."""
+    key_hash = api_key_hash(c, headers)
+    return None if key_hash is None else caller_of_key(c, key_hash, scope)
+
+
+def api_key_hash(c: Container, headers: Headers) -> str | None:
+    """The keyed hash of the request's X-API-Key when that is its only credential (hashed
+    here, not in the writer's turn); None for any other credential."""
     api_key = headers.get("x-api-key")
     if not api_key or "authorization" in headers:
         return None
+    return c.secrets.hash_api_key(api_key)
 
-    key_hash = c.secrets.hash_api_key(api_key)  # here, not in the writer's turn
+
+def caller_of_key(c: Container, key_hash: str, scope: Scope) -> Caller:
+    """`key_caller` for a key already hashed (`api_key_hash`)."""
 
     def caller(uow: UnitOfWork, account_id: str) -> Principal:
         return admit(c, accounts.principal_of_key(uow, key_hash, account_id=account_id), scope)

@@ -27,10 +27,10 @@ from tradewire.bootstrap import Container
 from tradewire.domain.accounts import Scope
 from tradewire.domain.signals import Signal
 from tradewire.domain.values import ExecuteMode
-from tradewire.entrypoints.api.deps import decode_json, key_caller
+from tradewire.entrypoints.api.deps import api_key_hash, caller_of_key, decode_json
+from tradewire.entrypoints.api.writer_process import StoreSignal
 from tradewire.services import logcontext
 from tradewire.services.ingest import (
-    Caller,
     IngestResult,
     after_commit,
     may_wait,
@@ -49,8 +49,8 @@ async def stored(c: Container, headers: Headers, body: bytes, parse: Parse
     off, a credential other than an API key, a signal the writer does not take, or a body
     `parse` refuses (answered there after the caller is checked: a stranger learns nothing
     from a 400)."""
-    who = _caller(c, headers)
-    if who is None:
+    key_hash = _key_hash(c, headers)
+    if key_hash is None:
         return None
     try:
         signal = parse(decode_json(body), now=c.deps.clock.now())
@@ -58,15 +58,16 @@ async def stored(c: Container, headers: Headers, body: bytes, parse: Parse
         return None
     if not _takes(c, signal):
         return None
-    return signal, await _ingest(c, signal, who)
+    return signal, await _ingest(c, signal, key_hash)
 
 
-def _caller(c: Container, headers: Headers) -> Caller | None:
-    """The request's caller, to be checked inside the writer's unit; None when the request
-    goes the general way (no writer, signals off, or a credential other than an API key)."""
+def _key_hash(c: Container, headers: Headers) -> str | None:
+    """The hash of the request's API key, its caller to be checked inside the unit; None when
+    the request goes the general way (no writer, signals off, or a credential other than an
+    API key)."""
     if not _takes_signals(c):
         return None
-    return key_caller(c, headers, Scope.SIGNALS_WRITE)
+    return api_key_hash(c, headers)
 
 
 def _takes_signals(c: Container) -> bool:
@@ -75,7 +76,7 @@ def _takes_signals(c: Container) -> bool:
 
 
 def _takes(c: Container, signal: Signal) -> bool:
-    """`signal` (parsed, its caller from `_caller`) may be stored by the writer."""
+    """`signal` (parsed, its caller known by `_key_hash`) may be stored by the writer."""
     if needs_equity(signal):
         return False  # the broker is asked for the equity first
     return takes_immediate(c) or signal.execute_mode is not ExecuteMode.IMMEDIATE
@@ -86,14 +87,23 @@ def takes_immediate(c: Container) -> bool:
     return _takes_signals(c) and c.writer is not None and not c.writer.alone
 
 
-async def _ingest(c: Container, signal: Signal, who: Caller) -> IngestResult:
-    """`ingest_signal`, its write unit on the writer thread (see the module's docstring)."""
+async def _ingest(c: Container, signal: Signal, key_hash: str) -> IngestResult:
+    """`ingest_signal`, its write unit on the writer thread, or in the writer process (see
+    the module's docstring)."""
     assert c.writer is not None
     logcontext.bind(signal_id=signal.id, account_id=signal.account_id)
-    unit = storing(signal, who, c.deps)
+    if signal.execute_mode is not ExecuteMode.IMMEDIATE and _writer_process(c):
+        request = StoreSignal(signal, key_hash, logcontext.fields())
+        return await finish(c, await c.writer_process.store(request))
+    unit = storing(signal, caller_of_key(c, key_hash, Scope.SIGNALS_WRITE), c.deps)
     if signal.execute_mode is ExecuteMode.IMMEDIATE:  # its orders may go out from the writer
         return await sent(c, await c.writer.run(unit, then=then(c)))
     return await finish(c, await c.writer.run(unit))  # answered with its batch
+
+
+def _writer_process(c: Container) -> bool:
+    """A writer process is ready for this process's waiting signals."""
+    return c.writer_process is not None and c.writer_process.usable
 
 
 async def finish(c: Container, result: IngestResult) -> IngestResult:

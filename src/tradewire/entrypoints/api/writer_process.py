@@ -1,0 +1,350 @@
+"""The writer process: signals that wait (every executeMode but `immediate`) stored by a
+process of their own, beside the API process, on SQLite.
+
+One API process is bound by one core's Python: its event loop (HTTP, parsing, the answer)
+and its writer thread (the write units: statements, savepoints, the group commit) take turns
+on one GIL, and a `pending` signal's unit is about a third of what the process does for it.
+The writer process runs those units on the other core. The API process parses the request
+and hashes its API key as before, then sends the signal and the key's hash over a Unix
+socket; the writer process builds the same unit (`services.ingest.storing`, the key checked
+inside it), runs every unit that has arrived in one batch ending in one durable commit
+(`BatchWriter.write_here`), and only then sends each answer back: the API process answers a
+request once the commit holding its signal is durable, exactly as with its own writer thread.
+Both processes take turns on the database file as two API processes do
+(`group_commit.WriteTurn`).
+
+What stays in the API process: `immediate` signals (their orders go out from its writer
+thread right after the commit; the paper venue answers from there), everything the general
+path handles (other credentials, bodies that do not parse), and every other write. If the
+writer process is not ready yet, or has gone, the API process's own writer thread takes the
+signals; a request whose signal was with the writer process when it went gets 503 (its
+signal may or may not be stored: a retry with its sourceId answers as the original did).
+
+The writer process exits when the API process closes the socket (its shutdown), and is killed
+with it (`PR_SET_PDEATHSIG`) when the API process dies. `TRADEWIRE_WRITER_PROCESS=false` keeps
+every unit in the API process. Measured in docs/performance.md (item 38).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import io
+import itertools
+import logging
+import os
+import pickle
+import signal as signals
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tradewire import config
+from tradewire.bootstrap import Container, build
+from tradewire.domain.accounts import Scope
+from tradewire.domain.errors import TradewireError
+from tradewire.domain.signals import Signal
+from tradewire.entrypoints import logs
+from tradewire.entrypoints.api.deps import caller_of_key
+from tradewire.entrypoints.api.errors import ApiError
+from tradewire.entrypoints.api.limits import RateLimiter
+from tradewire.services import logcontext
+from tradewire.services.ingest import IngestResult, storing
+
+log = logging.getLogger(__name__)
+
+_FRAME = struct.Struct("!I")  # every message: its length, then its pickle
+_READ = 1 << 20
+_READY = "ready"
+_START_WAIT_S = 60.0  # for the writer process to import, connect and say it is ready
+_STOP_WAIT_S = 30.0  # for the writer process to write what it holds, at shutdown
+
+
+def wanted(c: Container) -> bool:
+    """This process should have a writer process: it is set on, and the database is a SQLite
+    file this process writes with its own writer thread (PostgreSQL is a server of its own)."""
+    return (c.settings.writer_process and c.writer is not None and not c.writer.alone
+            and c.db.engine.url.database not in (None, "", ":memory:"))
+
+
+@dataclass(frozen=True)
+class StoreSignal:
+    """What the writer process is asked: store `signal` for the holder of the API key hashed
+    to `key_hash` (`deps.api_key_hash`), checked inside the unit."""
+
+    signal: Signal
+    key_hash: str
+    log_fields: dict[str, Any]
+
+    def unit(self, c: Container) -> Callable[[Any], IngestResult]:
+        store = storing(self.signal, caller_of_key(c, self.key_hash, Scope.SIGNALS_WRITE), c.deps)
+        fields = self.log_fields
+
+        def unit(uow: Any) -> IngestResult:
+            with logcontext.scope(**fields):  # the request's id on the lines it writes
+                return store(uow)
+
+        return unit
+
+
+class WriterGone(ApiError):
+    """The writer process went away with the request's signal: stored or not, unknown."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "The signal writer stopped; retry shortly (a retry with the same "
+                         "sourceId answers as the original did)", "SERVICE_OVERLOADED",
+                         headers={"Retry-After": "1"})
+
+
+class WriterProcess:
+    """The API process's side: starts the writer process, sends it requests, hands each
+    answer to the request waiting for it (all on the event loop)."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count()
+        self._ready = False
+        self._gone = False
+        self._started: asyncio.Future[None] | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Ready for requests: started, said so, and not gone."""
+        return self._ready and not self._gone
+
+    async def start(self) -> None:
+        """Start the writer process, connect to it and wait until it is ready (the
+        application's start-up: the server takes no request before). If it does not come up,
+        this process writes every signal itself."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            self._proc = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
+                [sys.executable, "-m", __name__, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=(theirs.fileno(),))
+        loop = asyncio.get_running_loop()
+        self._started = loop.create_future()
+        await loop.create_unix_connection(lambda: _Answers(self), sock=ours)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._started), _START_WAIT_S)
+        except (TimeoutError, WriterGone):
+            log.error("the writer process did not start; signals are written in this process")
+
+    async def store(self, request: StoreSignal) -> IngestResult:
+        """`request` written by the writer process: its unit's value once durable, or the
+        error it raised (nothing of it stored); `WriterGone` if the process went with it."""
+        if self._transport is None or self._gone:
+            raise WriterGone()
+        msg_id = next(self._ids)
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._waiting[msg_id] = future
+        self._transport.write(_frame(pickle.dumps((msg_id, request), pickle.HIGHEST_PROTOCOL)))
+        return await future
+
+    async def close(self) -> None:
+        """Close the socket (the writer process writes what it holds, answers, and exits),
+        then wait for it (the application's shutdown)."""
+        if self._transport is not None:
+            self._transport.close()
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, proc.wait, _STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            log.error("the writer process did not stop in %.0f s; killed", _STOP_WAIT_S)
+            proc.kill()
+
+    # -- answers, on the event loop -------------------------------------------------------
+
+    def _connected(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def _received(self, message: tuple[Any, ...]) -> None:
+        if message[0] == _READY:
+            self.pid, self._ready = message[1], True
+            log.info("writer process %s ready", self.pid)
+            if self._started is not None and not self._started.done():
+                self._started.set_result(None)
+            return
+        msg_id, ok, payload = message
+        future = self._waiting.pop(msg_id, None)
+        if future is None or future.done():  # the request went away meanwhile
+            return
+        if ok:
+            future.set_result(payload)
+        else:
+            future.set_exception(payload)
+
+    def _lost(self, exc: BaseException | None) -> None:
+        self._gone = True
+        if self._waiting:
+            log.error("the writer process went away with %d signals unanswered (each gets "
+                      "503); signals are written in this process from now on", len(self._waiting))
+        elif self._ready:
+            log.info("writer process %s stopped", self.pid)
+        if self._started is not None and not self._started.done():
+            self._started.set_exception(WriterGone())
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(WriterGone())
+
+
+class _Answers(asyncio.Protocol):
+    """The socket's reading side in the API process: whole messages to `WriterProcess`."""
+
+    def __init__(self, owner: WriterProcess) -> None:
+        self.owner = owner
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.owner._connected(transport)  # type: ignore[arg-type]  # uvloop's, a Transport's methods
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        for message in _messages(self.buffer):
+            # The socket is a socketpair with the process this one started: no one else's.
+            self.owner._received(pickle.loads(message))  # noqa: S301
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._lost(exc)
+
+
+def _frame(payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload)) + payload
+
+
+def _messages(buffer: bytearray) -> list[bytes]:
+    """The whole messages at the head of `buffer`, taken out of it."""
+    found, at = [], 0
+    while len(buffer) - at >= _FRAME.size:
+        (size,) = _FRAME.unpack_from(buffer, at)
+        end = at + _FRAME.size + size
+        if len(buffer) < end:
+            break
+        found.append(bytes(buffer[at + _FRAME.size:end]))
+        at = end
+    del buffer[:at]
+    return found
+
+
+# -- the writer process ---------------------------------------------------------------------
+
+def main(argv: list[str]) -> None:
+    """`python -m tradewire.entrypoints.api.writer_process FD PARENT_PID`: serve the API
+    process at the other end of socket FD until it closes it."""
+    fd, parent = int(argv[1]), int(argv[2])
+    _die_with(parent)
+    signals.signal(signals.SIGINT, signals.SIG_IGN)  # Ctrl-C stops the API process, which stops us
+    settings = config.load()
+    logs.configure(settings.log_format)
+    c = build(settings, migrate_db=False, worker_id=f"{socket.gethostname()}:{os.getpid()}",
+              role="api")
+    c.limiter = RateLimiter(settings.rate_limit_per_minute)
+    # As the API process does (cli._serve_http): the start-up objects out of the collector's
+    # sight, or a full collection walks them all with a batch waiting.
+    gc.collect()
+    gc.freeze()
+    try:
+        with socket.socket(fileno=fd) as sock:
+            sock.sendall(_frame(pickle.dumps((_READY, os.getpid()))))
+            serve(c, sock)
+    finally:
+        c.close()
+
+
+def serve(c: Container, sock: socket.socket) -> None:
+    """Take the requests that have arrived, write them in one batch, send every answer; again
+    until the socket closes."""
+    assert c.writer is not None
+    buffer = bytearray()
+    while True:
+        data = sock.recv(_READ)
+        if not data:
+            return
+        buffer += data
+        # The socket is a socketpair with the API process that started this one.
+        requests = [pickle.loads(m) for m in _messages(buffer)]  # noqa: S301
+        if not requests:
+            continue
+        answers = c.writer.write_here([_unit(c, request) for _, request in requests])
+        sock.sendall(b"".join(_answer(msg_id, value, error)
+                              for (msg_id, _), (value, error) in zip(requests, answers,
+                                                                      strict=True)))
+
+
+def _unit(c: Container, request: StoreSignal) -> Callable[[Any], Any]:
+    try:
+        return request.unit(c)
+    except Exception as exc:  # refused before it could run: answered as its unit's error
+        error = exc
+
+        def refused(_: Any) -> Any:
+            raise error
+
+        return refused
+
+
+def _answer(msg_id: int, value: Any, error: BaseException | None) -> bytes:
+    if error is None:
+        try:
+            return _frame(pickle.dumps((msg_id, True, value), pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:  # a bug: the request gets it as an error
+            error = RuntimeError(f"the writer's answer could not be sent: {exc!r}")
+    if not isinstance(error, TradewireError | ApiError):
+        log.error("a write unit failed", exc_info=error)
+    return _frame(_error_pickle(msg_id, error))
+
+
+def _error_pickle(msg_id: int, error: BaseException) -> bytes:
+    """The error as the request will raise it: its class, arguments and attributes (an
+    exception's own pickling calls its class with its arguments alone, which most of
+    tradewire's refuse); its traceback stays here, logged."""
+    try:
+        out = io.BytesIO()
+        _ErrorPickler(out, pickle.HIGHEST_PROTOCOL).dump((msg_id, False, error))
+        return out.getvalue()
+    except Exception:
+        plain = RuntimeError(f"{type(error).__name__}: {error}")
+        return pickle.dumps((msg_id, False, plain), pickle.HIGHEST_PROTOCOL)
+
+
+class _ErrorPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, BaseException):
+            return _rebuilt, (type(obj), obj.args, obj.__dict__)
+        return NotImplemented
+
+
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]
+             ) -> BaseException:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the API process dies (Linux); exit now if it already has."""
+    try:
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signals.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # elsewhere: the socket's end tells it
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    # Run under the module's own name, so that what it pickles names it (not `__main__`).
+    from tradewire.entrypoints.api.writer_process import main as _main
+
+    _main(sys.argv)
