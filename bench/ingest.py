@@ -67,6 +67,9 @@ class Target:
     # benchmark: this machine moves by up to 1.5x between runs minutes apart, so each pair's
     # ratio is taken within the pair and the median pair is the one reported.
     pair: int = 1
+    # tradewire on SQLite stores waiting signals from a writer process of its own (the
+    # default; entrypoints/api/writer_process.py); False: all in the API process, as before it.
+    writer_process: bool = True
 
 
 TARGETS = (
@@ -76,7 +79,13 @@ TARGETS = (
     Target("tradewire pending", "tradewire", "pending"),
     # Two `tradewire api` processes on one SQLite file, right after each pair's one-process
     # row (the bare durable endpoint of its pair is its baseline too).
-    Target("tradewire pending, 2 API processes", "tradewire", "pending", processes=2),
+    # Each `tradewire api` would start a writer process of its own: four processes on two
+    # cores. Two API processes measure better writing themselves (TRADEWIRE_WRITER_PROCESS
+    # off, docs/architecture.md).
+    Target("tradewire pending, 2 API processes", "tradewire", "pending", processes=2,
+           writer_process=False),
+    # The writer process's share: the same server with every unit in its own process.
+    Target("tradewire pending, no writer process", "tradewire", "pending", writer_process=False),
     # Fewer: at today's 15-90 requests/s, 3,000 would not fit in RUN_DEADLINE_S (nor 200
     # warm-up requests in the ingest budget).
     Target("tradewire immediate", "tradewire", "immediate", measured=400, expect="executed",
@@ -93,11 +102,11 @@ TARGETS = (
     Target("bare durable, pair 2", "durable", "pending", pair=2),
     Target("tradewire pending, pair 2", "tradewire", "pending", pair=2),
     Target("tradewire pending, 2 API processes, pair 2", "tradewire", "pending", processes=2,
-           pair=2),
+           pair=2, writer_process=False),
     Target("bare durable, pair 3", "durable", "pending", pair=3),
     Target("tradewire pending, pair 3", "tradewire", "pending", pair=3),
     Target("tradewire pending, 2 API processes, pair 3", "tradewire", "pending", processes=2,
-           pair=3),
+           pair=3, writer_process=False),
 )
 PAIRS = 3
 SCALING = (1, 2, 4)  # the processes of the PostgreSQL tradewire rows, in order
@@ -129,7 +138,8 @@ def _one(target: Target, budget_end: float, no_pg: str | None, tw_pg: _SharedPg)
     # 2-core machine: their imports); with less than 10 s of load left a run says nothing.
     left = budget_end - time.monotonic() - START_RESERVE_S - 3 * target.processes
     head = {"name": target.name, "kind": target.kind, "database": target.database,
-            "processes": target.processes, "pair": target.pair}
+            "processes": target.processes, "pair": target.pair,
+            "writer_process": target.writer_process}
     if left < 10 or (no_pg and target.database == "postgresql"):
         return {**head, "skipped": no_pg if target.database == "postgresql" and no_pg
                 else "time budget"}
@@ -248,7 +258,8 @@ def _tradewire(target: Target, work: Path, deadline_s: float) -> dict[str, Any]:
     # Throughput at 64 clients, as DESIGN measures it: shedding (32 in flight by default, sized
     # for immediate signals' latency) would answer half of them 503 instead.
     env = {**_clean_env(), "TRADEWIRE_DATA_DIR": str(data), "TRADEWIRE_MAX_IN_FLIGHT": "256",
-           "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0"}  # throughput, not the per-key limit
+           "TRADEWIRE_RATE_LIMIT_PER_MINUTE": "0",  # throughput, not the per-key limit
+           "TRADEWIRE_WRITER_PROCESS": "true" if target.writer_process else "false"}
     creds = _init(env)
     headers = {"X-API-Key": creds["api_key"]}
     account = creds["account_id"]

@@ -32,9 +32,13 @@ def add_ratios(results: list[dict[str, Any]]) -> None:
                 row["x_one_process"] = row["rps"] / one
 
 
+ALONE = "tradewire pending, no writer process"  # one process, every unit in it: beside the rest
+
+
 def _sqlite_pending(r: dict[str, Any], processes: int) -> bool:
     return (r["kind"] == "tradewire" and r.get("database", "sqlite") == "sqlite"
-            and r.get("mode") == "pending" and r.get("processes", 1) == processes)
+            and r.get("mode") == "pending" and r.get("processes", 1) == processes
+            and r["name"] != ALONE)
 
 
 def median_pair(results: list[dict[str, Any]], processes: int = 1) -> dict[str, Any] | None:
@@ -323,6 +327,17 @@ def _ingest_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                           ceiling["rps"] if ceiling else None, "higher", "≥ 0.40x"))
         rows.append(_item("ingest", f"{label}, p99", two["p99_ms"], "ms", "bare durable, SQLite",
                           base["p99_ms"] if base else None, "lower", "< 25 ms"))
+    alone = _by_name(results, ALONE)
+    if alone:
+        base = next((r for r in results if r["kind"] == "durable" and "rps" in r
+                     and r.get("pair", 1) == alone.get("pair", 1)), None)
+        label = "pending, SQLite, no writer process (pair 1)"
+        rows.append(_item("ingest", label, alone["rps"], "req/s", "bare durable, SQLite",
+                          base["rps"] if base else None, "higher"))
+        rows.append(_item("ingest", label, alone["rps"], "req/s", "ceiling",
+                          ceiling["rps"] if ceiling else None, "higher"))
+        rows.append(_item("ingest", f"{label}, p99", alone["p99_ms"], "ms",
+                          "bare durable, SQLite", base["p99_ms"] if base else None, "lower"))
     immediate = _by_name(results, "tradewire immediate")
     if immediate:
         rows.append(_item("ingest", "immediate (paper fill), SQLite", immediate["rps"], "req/s",

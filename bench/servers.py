@@ -35,6 +35,23 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started and that still run, and theirs (Linux /proc)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            mine = [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in mine:
+            found += [child, *children(child)]
+    return found
+
+
 class ServerProcess:
     """A server command run until the context exits; its output goes to `log`."""
 
@@ -67,7 +84,14 @@ class ServerProcess:
         self.stop()
 
     def cpu(self) -> float | None:
-        return cpu_seconds(self.proc.pid) if self.proc is not None else None
+        """CPU seconds of the server and of the processes it started (tradewire's writer
+        process): what serving has cost the machine."""
+        if self.proc is None:
+            return None
+        own = cpu_seconds(self.proc.pid)
+        if own is None:
+            return None
+        return own + sum(cpu_seconds(child) or 0.0 for child in children(self.proc.pid))
 
     def wait_ready(self) -> None:
         assert self.proc is not None
