@@ -705,3 +705,45 @@ def test_with_nobody_subscribed_the_cursor_steps_over_events_without_reading_the
     assert collect(container.deps) == 1
     assert dispatch(container.deps, senders) == 1
     assert [e["symbol"] for e in hooks.events()] == ["AAPL"]
+
+
+def test_with_nobody_subscribed_the_worker_moves_the_cursor_now_and_then_not_every_pass(
+        client: httpx.Client, container: Container, alice: Caller,
+        hooks: WebhookReceiver, clock: ManualClock) -> None:
+    # Its write transaction every half second held a busy service's write turn (item 40).
+    from tradewire.entrypoints.worker import Worker
+
+    def cursor_and_newest() -> tuple[int, int]:
+        with container.db.engine.connect() as conn:
+            return (conn.execute(text("SELECT seq FROM notification_cursor")).scalar_one(),
+                    conn.execute(text("SELECT max(seq) FROM audit_event")).scalar_one())
+
+    worker = Worker(container)
+    worker._senders = {"webhook": WebhookSender(timeout=5, allow_private=True)}
+    fill(client, alice)
+    worker.notify_once()  # the first pass moves it
+    moved, newest = cursor_and_newest()
+    assert moved == newest
+    fill(client, alice, symbol="MSFT")
+    writes: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith("SELECT"):
+            writes.append(statement)
+
+    event.listen(container.db.engine, "before_cursor_execute", seen)
+    try:
+        assert worker.notify_once() == 0
+    finally:
+        event.remove(container.db.engine, "before_cursor_execute", seen)
+    assert not [w for w in writes if "notification_cursor" in w], writes
+    cursor, newest = cursor_and_newest()
+    assert cursor == moved < newest  # not moved for nobody
+    # Someone subscribes: the next pass reads on from the cursor, and they hear only what
+    # happened after they subscribed.
+    clock.advance(timedelta(seconds=1))
+    webhook(client, alice, hooks, "/hook", ["order_filled"])
+    fill(client, alice, symbol="NVDA")
+    assert worker.notify_once() == 2  # one delivery made, one sent
+    assert [e["symbol"] for e in hooks.events()] == ["NVDA"]
+    assert cursor_and_newest()[0] > moved

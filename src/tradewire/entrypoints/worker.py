@@ -28,6 +28,10 @@ from tradewire.services.submit import (
 log = logging.getLogger("tradewire.worker")
 RECONCILE_EVERY_S = 5.0  # orders tradewire holds open, looked up one by one
 FULL_RECONCILE_EVERY_S = 60.0  # every real broker account: open orders and positions compared
+# With nobody subscribed to notifications, the outbox cursor is moved this often, not every
+# pass: its write transaction, every half second in a busy API process, held the database's
+# write turn while waiting for the GIL (docs/performance.md, item 40).
+IDLE_CURSOR_EVERY_S = 10.0
 STREAM_RETRY_S = 5.0  # a broker stream that ended is reopened after this pause, doubled
 STREAM_RETRY_MAX_S = 300.0  # while it keeps ending without ever being up, up to this
 STRATEGIES_EVERY_S = 15.0  # enabled strategies look for a newly closed bar this often
@@ -131,6 +135,7 @@ class Worker:
         self.streams = Streams(container, self._stop)
         self._senders = build_senders(container.settings.notifications)
         self._notifier: threading.Thread | None = None
+        self._idle_stepped = float("-inf")  # when the outbox cursor was last moved for nobody
         self._last_strategies = 0.0
 
     def run_once(self) -> int:
@@ -165,7 +170,10 @@ class Worker:
 
     def notify_once(self) -> int:
         """Turn new audit events into deliveries, then send what is due (bounded in time)."""
-        return (notifications.collect(self.c.deps)
+        idle_step = time.monotonic() - self._idle_stepped >= IDLE_CURSOR_EVERY_S
+        if idle_step:
+            self._idle_stepped = time.monotonic()
+        return (notifications.collect(self.c.deps, idle_step=idle_step)
                 + notifications.dispatch(self.c.deps, self._senders, max_seconds=5.0))
 
     def notify_forever(self) -> None:

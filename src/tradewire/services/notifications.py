@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 MAX_SUBSCRIPTIONS = 50  # per user
 SECRET_PREFIX = "whsec_"
 COLLECT_BATCH = 500
+IDLE_STEP_FACTOR = 20  # with nobody subscribed, the cursor steps over this many batches' seqs
 # A send holds its delivery this long (several timeouts of a slow server fit in it); a sender
 # that died lets it go after that, and another sends it.
 SEND_LEASE = timedelta(minutes=2)
@@ -185,12 +186,16 @@ def _own_account(uow: UnitOfWork, principal: Principal, account_id: str) -> Acco
 # ---- the outbox: audit events into deliveries ----------------------------------------------
 
 
-def collect(deps: Deps, *, limit: int = COLLECT_BATCH) -> int:
+def collect(deps: Deps, *, limit: int = COLLECT_BATCH, idle_step: bool = True) -> int:
     """Read the audit events after the cursor into deliveries, and move the cursor, in one
-    transaction. Returns how many deliveries were made."""
+    transaction. Returns how many deliveries were made. With `idle_step` false, a cursor
+    nobody is subscribed behind stays where it is (no write transaction; the worker moves it
+    now and then: `Worker.notify_once`)."""
     with deps.uow(write=False) as uow:
         if not uow.notifications.behind():
             return 0  # nothing new: no write transaction
+        if not idle_step and not uow.notifications.anyone_subscribed():
+            return 0
     now = deps.clock.now()
     with deps.uow() as uow:
         repo = uow.notifications
@@ -207,9 +212,10 @@ def collect(deps: Deps, *, limit: int = COLLECT_BATCH) -> int:
             made = _fan_out(uow, repo, wanted, now, deps) if wanted else 0
         else:
             # Nobody to tell: the cursor steps over the events without reading them (500 whole
-            # events each pass were about 6 ms of a busy API process's time, in one piece).
-            # A subscription hears what happens from its creation on.
-            seqs, made = repo.seqs_after(cursor, limit), 0
+            # events each pass were about 6 ms of a busy API process's time, in one piece),
+            # further than a pass reads, as the worker steps it only now and then. A
+            # subscription hears what happens from its creation on.
+            seqs, made = repo.seqs_after(cursor, limit * IDLE_STEP_FACTOR), 0
         if not seqs:
             return 0
         new_cursor, new_stuck = advance_cursor(cursor, seqs, stuck_since, now)
