@@ -58,9 +58,11 @@ from tradewire.services.ingest import IngestResult, storing
 
 log = logging.getLogger(__name__)
 
-_FRAME = struct.Struct("!I")  # every message: its length, then its pickle
+# Every message: its length, the request's id and whether it went well, then its pickle; the
+# id outside the pickle, so that a message whose pickle cannot be read is still answered.
+_FRAME = struct.Struct("!IQ?")
+_READY_ID = 2**64 - 1  # the writer process's first message: its pid
 _READ = 1 << 20
-_READY = "ready"
 _START_WAIT_S = 60.0  # for the writer process to import, connect and say it is ready
 _STOP_WAIT_S = 30.0  # for the writer process to write what it holds, at shutdown
 
@@ -145,7 +147,7 @@ class WriterProcess:
         msg_id = next(self._ids)
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._waiting[msg_id] = future
-        self._transport.write(_frame(pickle.dumps((msg_id, request), pickle.HIGHEST_PROTOCOL)))
+        self._transport.write(_frame(msg_id, True, pickle.dumps(request, pickle.HIGHEST_PROTOCOL)))
         return await future
 
     async def close(self) -> None:
@@ -167,21 +169,25 @@ class WriterProcess:
     def _connected(self, transport: asyncio.Transport) -> None:
         self._transport = transport
 
-    def _received(self, message: tuple[Any, ...]) -> None:
-        if message[0] == _READY:
-            self.pid, self._ready = message[1], True
+    def _received(self, msg_id: int, ok: bool, payload: bytes) -> None:
+        # The socket is a socketpair with the process this one started: no one else's.
+        try:
+            value = pickle.loads(payload)  # noqa: S301
+        except Exception as exc:  # a bug: the request gets it rather than waiting on
+            value, ok = RuntimeError(f"the writer's answer could not be read: {exc!r}"), False
+        if msg_id == _READY_ID:
+            self.pid, self._ready = value, True
             log.info("writer process %s ready", self.pid)
             if self._started is not None and not self._started.done():
                 self._started.set_result(None)
             return
-        msg_id, ok, payload = message
         future = self._waiting.pop(msg_id, None)
         if future is None or future.done():  # the request went away meanwhile
             return
         if ok:
-            future.set_result(payload)
+            future.set_result(value)
         else:
-            future.set_exception(payload)
+            future.set_exception(value)
 
     def _lost(self, exc: BaseException | None) -> None:
         self._gone = True
@@ -210,27 +216,26 @@ class _Answers(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        for message in _messages(self.buffer):
-            # The socket is a socketpair with the process this one started: no one else's.
-            self.owner._received(pickle.loads(message))  # noqa: S301
+        for msg_id, ok, payload in _messages(self.buffer):
+            self.owner._received(msg_id, ok, payload)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner._lost(exc)
 
 
-def _frame(payload: bytes) -> bytes:
-    return _FRAME.pack(len(payload)) + payload
+def _frame(msg_id: int, ok: bool, payload: bytes) -> bytes:
+    return _FRAME.pack(len(payload), msg_id, ok) + payload
 
 
-def _messages(buffer: bytearray) -> list[bytes]:
-    """The whole messages at the head of `buffer`, taken out of it."""
+def _messages(buffer: bytearray) -> list[tuple[int, bool, bytes]]:
+    """The whole messages at the head of `buffer` (id, ok, pickle), taken out of it."""
     found, at = [], 0
     while len(buffer) - at >= _FRAME.size:
-        (size,) = _FRAME.unpack_from(buffer, at)
+        size, msg_id, ok = _FRAME.unpack_from(buffer, at)
         end = at + _FRAME.size + size
         if len(buffer) < end:
             break
-        found.append(bytes(buffer[at + _FRAME.size:end]))
+        found.append((msg_id, ok, bytes(buffer[at + _FRAME.size:end])))
         at = end
     del buffer[:at]
     return found
@@ -255,7 +260,7 @@ def main(argv: list[str]) -> None:
     gc.freeze()
     try:
         with socket.socket(fileno=fd) as sock:
-            sock.sendall(_frame(pickle.dumps((_READY, os.getpid()))))
+            sock.sendall(_frame(_READY_ID, True, pickle.dumps(os.getpid())))
             serve(c, sock)
     finally:
         c.close()
@@ -271,20 +276,23 @@ def serve(c: Container, sock: socket.socket) -> None:
         if not data:
             return
         buffer += data
-        # The socket is a socketpair with the API process that started this one.
-        requests = [pickle.loads(m) for m in _messages(buffer)]  # noqa: S301
+        requests = _messages(buffer)
         if not requests:
             continue
-        answers = c.writer.write_here([_unit(c, request) for _, request in requests])
+        answers = c.writer.write_here([_unit(c, payload) for _, _, payload in requests])
         sock.sendall(b"".join(_answer(msg_id, value, error)
-                              for (msg_id, _), (value, error) in zip(requests, answers,
-                                                                      strict=True)))
+                              for (msg_id, _, _), (value, error) in zip(requests, answers,
+                                                                         strict=True)))
 
 
-def _unit(c: Container, request: StoreSignal) -> Callable[[Any], Any]:
+def _unit(c: Container, payload: bytes) -> Callable[[Any], Any]:
+    """The unit of the request in `payload`; one that raises what refused it when the request
+    cannot be read or its unit cannot be made (answered as that unit's error)."""
     try:
+        # The socket is a socketpair with the API process that started this one.
+        request: StoreSignal = pickle.loads(payload)  # noqa: S301
         return request.unit(c)
-    except Exception as exc:  # refused before it could run: answered as its unit's error
+    except Exception as exc:
         error = exc
 
         def refused(_: Any) -> Any:
@@ -296,25 +304,25 @@ def _unit(c: Container, request: StoreSignal) -> Callable[[Any], Any]:
 def _answer(msg_id: int, value: Any, error: BaseException | None) -> bytes:
     if error is None:
         try:
-            return _frame(pickle.dumps((msg_id, True, value), pickle.HIGHEST_PROTOCOL))
+            return _frame(msg_id, True, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
         except Exception as exc:  # a bug: the request gets it as an error
             error = RuntimeError(f"the writer's answer could not be sent: {exc!r}")
     if not isinstance(error, TradewireError | ApiError):
         log.error("a write unit failed", exc_info=error)
-    return _frame(_error_pickle(msg_id, error))
+    return _frame(msg_id, False, _error_pickle(error))
 
 
-def _error_pickle(msg_id: int, error: BaseException) -> bytes:
+def _error_pickle(error: BaseException) -> bytes:
     """The error as the request will raise it: its class, arguments and attributes (an
     exception's own pickling calls its class with its arguments alone, which most of
     tradewire's refuse); its traceback stays here, logged."""
     try:
         out = io.BytesIO()
-        _ErrorPickler(out, pickle.HIGHEST_PROTOCOL).dump((msg_id, False, error))
+        _ErrorPickler(out, pickle.HIGHEST_PROTOCOL).dump(error)
         return out.getvalue()
     except Exception:
-        plain = RuntimeError(f"{type(error).__name__}: {error}")
-        return pickle.dumps((msg_id, False, plain), pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"),
+                            pickle.HIGHEST_PROTOCOL)
 
 
 class _ErrorPickler(pickle.Pickler):
