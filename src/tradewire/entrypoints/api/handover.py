@@ -9,6 +9,10 @@ which answers from this process's own database, are sent by the writer thread it
 after the commit (the unit's `then`, adapters/db/writer.py), without going back through the
 event loop to a thread of the pool.
 
+On a SQLite file served by `serve` or `api`, a waiting signal's unit (every executeMode but
+`immediate`) goes to the writer process instead, once it is ready (`writer_process.py`): the
+same unit, built there from the signal and the key's hash, answered after its commit there.
+
 On PostgreSQL (the writer `alone`, its batch a transaction beside the others) an immediate
 signal is not handed over: its unit locks the position row it sizes against, and a batch
 would hold such locks across units in arrival order, while recording fills takes them sorted
