@@ -199,11 +199,8 @@ def collect(deps: Deps, *, limit: int = COLLECT_BATCH, idle_step: bool = True) -
     now = deps.clock.now()
     with deps.uow() as uow:
         repo = uow.notifications
-        subscribed = repo.anyone_subscribed()  # seen inside the write: none can come meanwhile
-        if not subscribed and repo.skip_to_latest():
-            uow.commit()  # nobody to tell: two statements while holding the write lock
-            return 0
         cursor, stuck_since = repo.lock_cursor()
+        subscribed = repo.anyone_subscribed()  # seen inside the write: none can come meanwhile
         if subscribed:
             events: list[tuple[int, AuditEvent]] = repo.events_after(cursor, limit)
             seqs = [seq for seq, _ in events]

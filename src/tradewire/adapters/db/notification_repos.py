@@ -114,21 +114,6 @@ class NotificationRepo(_Repo):
         q = select(_subs.c.id).where(_subs.c.deleted_at.is_(None)).limit(1)
         return self.conn.execute(q).first() is not None
 
-    def skip_to_latest(self) -> bool:
-        """Move the cursor to the newest audit event in one statement, where events become
-        visible in seq order: on SQLite (one writer at a time, each event's seq taken inside
-        it), not on PostgreSQL (a later seq may be visible before an earlier one: the cursor
-        steps there, `advance_cursor`). Returns whether it did."""
-        if self.conn.dialect.name != "sqlite":
-            return False
-        insert_ignore(self.conn, notification_cursor, {"name": CURSOR, "seq": 0})
-        newest = select(func.coalesce(func.max(t.audit_events.c.seq), 0)).scalar_subquery()
-        self.conn.execute(update(notification_cursor)
-                          .where(notification_cursor.c.name == CURSOR)
-                          .values(seq=func.max(notification_cursor.c.seq, newest),
-                                  stuck_since=None))
-        return True
-
     def seqs_after(self, seq: int, limit: int) -> list[int]:
         """The sequence numbers of the next `limit` audit events after `seq`, in order."""
         a = t.audit_events.c

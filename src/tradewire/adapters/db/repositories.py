@@ -95,6 +95,8 @@ _KEY_ADMIN_AND_ACCOUNT = (
     .join(t.users, t.users.c.id == t.api_keys.c.user_id)
     .outerjoin(t.accounts, t.accounts.c.id == bindparam("account_id"))
     .where(t.api_keys.c.key_hash == bindparam("key_hash")))
+
+
 def _labelled_account(m: dict[str, Any]) -> Account | None:
     """The account read beside another row (its columns labelled `account__<column>`, taken
     out of `m`), or None when the outer join found none."""
