@@ -189,7 +189,7 @@ class WriterProcess:
         else:
             future.set_exception(value)
 
-    def _lost(self, exc: BaseException | None) -> None:
+    def _lost(self) -> None:
         self._gone = True
         if self._waiting:
             log.error("the writer process went away with %d signals unanswered (each gets "
@@ -220,7 +220,7 @@ class _Answers(asyncio.Protocol):
             self.owner._received(msg_id, ok, payload)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._lost(exc)
+        self.owner._lost()
 
 
 def _frame(msg_id: int, ok: bool, payload: bytes) -> bytes:
