@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -167,13 +168,20 @@ class _GroupUnit:
             leave_writer()
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's text, by orjson: about a tenth of the standard library's cost, a
+    `pending` signal's unit 174-179 -> 150-157 us (its metadata, legs, exit rule and audit
+    payload). Keys that are not strings become strings, as the standard library makes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16,
-        max_overflow=40,
+        max_overflow=40, json_serializer=_json_text,
     )
 
     @event.listens_for(engine, "connect")
@@ -205,5 +213,6 @@ def connect(url: str) -> Database:
         return Database(engine, GroupCommit(engine, turn=turn))
     # More connections than the API's 40 worker threads plus the worker loop, so a request
     # never waits on the pool while another holds a row lock it needs.
-    engine = create_engine(url, pool_size=24, max_overflow=32, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=24, max_overflow=32, pool_pre_ping=True,
+                           json_serializer=_json_text)
     return Database(engine)
