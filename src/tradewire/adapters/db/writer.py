@@ -47,13 +47,27 @@ Unit = Callable[[Any], T]  # given the unit of work (SqlUnitOfWork), returns wha
 _STOP = object()
 
 
+class _Here:
+    """Where `write_here`'s answers go: back to its caller on the same thread, who cannot have
+    gone away (a thread's `Future` for each would cost a lock and a condition per unit)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def cancelled() -> bool:
+        return False
+
+
+_HERE = _Here()
+
+
 class _Job:
     """A unit handed over, and where its answer goes: a thread's `Future`, or an asyncio
     future of `loop` (answered from the loop itself, a whole batch in one call)."""
 
     __slots__ = ("context", "future", "loop", "then", "unit")
 
-    def __init__(self, unit: Unit[Any], future: Future[Any] | asyncio.Future[Any],
+    def __init__(self, unit: Unit[Any], future: Future[Any] | asyncio.Future[Any] | _Here,
                  context: contextvars.Context, loop: asyncio.AbstractEventLoop | None,
                  then: Callable[[Any], Any] | None = None) -> None:
         self.unit = unit
@@ -125,7 +139,7 @@ class BatchWriter:
         it takes the units waiting and writes them itself, with no thread to hand over to.
         Units run in the caller's context; nothing may be waiting in this writer's queue."""
         done: dict[int, tuple[Any, BaseException | None]] = {}
-        jobs = [_Job(unit, Future(), contextvars.copy_context(), None) for unit in units]
+        jobs = [_Job(unit, _HERE, contextvars.copy_context(), None) for unit in units]
         for at in range(0, len(jobs), self.max_units):
             batch = jobs[at:at + self.max_units]
             answers: list[tuple[_Job, Any, BaseException | None]] = []
