@@ -104,20 +104,22 @@ def test_a_signal_and_its_answer_go_as_msgpack_and_arrive_equal_with_their_types
     assert got.orders[0] == order and type(got.orders[0].side) is Side
 
 
-@pytest.mark.parametrize("metadata", [
-    {"price": Decimal("1.10")},  # msgpack would give back the string "1.10"
-    {"pair": (1, 2)},  # ... a list
-    {"when": datetime(2026, 12, 4, 9, 30)},  # noqa: DTZ001 (naive on purpose: msgpack has none to give back)
-], ids=["decimal", "tuple", "naive datetime"])
+@pytest.mark.parametrize("changes", [
+    {"metadata": {"price": Decimal("1.10")}},  # msgpack would give back the string "1.10"
+    {"metadata": {"pair": (1, 2)}},  # ... a list
+    {"metadata": {"when": datetime(2026, 12, 4, 9, 30)}},  # noqa: DTZ001 (naive: ... a string)
+    {"protection": ({"percent": Decimal("2.5")}, None)},
+], ids=["decimal", "tuple", "naive datetime", "decimal in protection"])
 def test_a_signal_msgpack_would_not_give_back_equal_goes_pickled_and_arrives_equal(
-        metadata: dict[str, Any]) -> None:
-    request = wp.StoreSignal(_signal(metadata=metadata), "ab" * 32, {})
+        changes: dict[str, Any]) -> None:
+    request = wp.StoreSignal(_signal(**changes), "ab" * 32, {})
     kind, data = wp._REQUESTS.encode(request)
     assert kind == wp._PICKLED
     got = wp._REQUESTS.decode(kind, data)
     _assert_same(got, request)
-    assert got.signal.metadata == metadata
-    assert [type(v) for v in got.signal.metadata.values()] == [type(v) for v in metadata.values()]
+    for name, sent in changes.items():
+        assert getattr(got.signal, name) == sent
+        assert repr(getattr(got.signal, name)) == repr(sent)  # the same types all the way down
 
 
 def test_the_requests_of_one_turn_of_the_event_loop_go_out_in_one_write() -> None:

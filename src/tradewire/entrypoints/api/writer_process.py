@@ -33,6 +33,7 @@ import gc
 import io
 import itertools
 import logging
+import math
 import os
 import pickle
 import signal as signals
@@ -115,19 +116,24 @@ class _Codec(Generic[T]):
     """One kind of message's value as msgpack, decoded into its own classes by its type
     (msgspec): a signal or its answer in 1-3 us each way, where pickle took 15-25 (it reduced
     every enum, dataclass, datetime and Decimal in Python and named each class by import).
-    A value msgpack would not give back equal (a Decimal or a tuple among a signal's free-form
-    fields, a NaN) is pickled instead: the other side gets what was sent either way."""
 
-    def __init__(self, kind: type[T]) -> None:
+    Typed fields come back as they went; a field typed `Any` (a signal's metadata and
+    protection, free-form JSON) comes back as msgpack's own types. `plain(value)` says its
+    free-form parts hold only JSON's types, which come back equal; otherwise the value is
+    decoded again here and compared, and one msgpack would not give back equal (a Decimal or
+    a tuple among them, a NaN) is pickled instead: the other side gets what was sent."""
+
+    def __init__(self, kind: type[T], plain: Callable[[T], bool]) -> None:
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(kind)
+        self._plain = plain
 
     def encode(self, value: T) -> tuple[int, bytes]:
         try:
             data = self._encoder.encode(value)
-            if self._decoder.decode(data) == value:
+            if self._plain(value) or self._decoder.decode(data) == value:
                 return _VALUE, data
-        except (TypeError, ValueError, msgspec.MsgspecError):
+        except (TypeError, ValueError, AttributeError, msgspec.MsgspecError):
             pass
         return _PICKLED, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
@@ -140,8 +146,29 @@ class _Codec(Generic[T]):
         return value
 
 
-_REQUESTS = _Codec(StoreSignal)
-_ANSWERS = _Codec(IngestResult)
+def _json(value: Any) -> bool:
+    """`value` holds only JSON's types (what msgpack gives back equal and of the same type)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(type(k) is str and _json(v) for k, v in value.items())
+    if kind is list:
+        return all(_json(v) for v in value)
+    return False
+
+
+def _plain_signal(signal: Signal) -> bool:
+    """The signal's free-form fields (its metadata and protection, typed `Any` inside) hold
+    only JSON's types."""
+    return (type(signal.metadata) is dict and _json(signal.metadata)
+            and type(signal.protection) is tuple and all(_json(p) for p in signal.protection))
+
+
+_REQUESTS = _Codec(StoreSignal, lambda r: _plain_signal(r.signal) and _json(r.log_fields))
+_ANSWERS = _Codec(IngestResult, lambda r: _plain_signal(r.signal))
 
 
 class WriterProcess:
