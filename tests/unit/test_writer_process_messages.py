@@ -201,3 +201,34 @@ def test_when_the_connection_goes_every_waiting_request_gets_503_and_none_is_sen
     assert len(errors) == 3 and all(isinstance(e, wp.WriterGone) for e in errors)
     assert all(e.status == 503 for e in errors if isinstance(e, wp.WriterGone))
     assert not usable
+
+
+def test_the_writer_process_sends_each_batchs_answers_before_it_writes_the_next() -> None:
+    """40 requests arrived at once: written in batches of BATCH_UNITS, each batch's answers
+    sent before the next batch is written (the API process answers them meanwhile)."""
+    events: list[tuple[str, int]] = []
+
+    class Writer:
+        def write_here(self, units: list[Any]) -> list[tuple[Any, BaseException | None]]:
+            events.append(("write", len(units)))
+            return [(None, Rejected("refused", code="X"))] * len(units)
+
+    class Socket:
+        def __init__(self, arrived: bytes) -> None:
+            self.arrived = [arrived]
+
+        def recv(self, _: int) -> bytes:
+            return self.arrived.pop() if self.arrived else b""  # then: closed
+
+        def sendall(self, data: bytes) -> None:
+            events.append(("send", len(wp._messages(bytearray(data)))))
+
+    class Container:
+        writer = Writer()
+
+    arrived = b"".join(wp._frame(i, wp._PICKLED, pickle.dumps(i)) for i in range(40))
+    wp.serve(Container(), Socket(arrived))  # type: ignore[arg-type]
+    n = wp.BATCH_UNITS
+    assert n < 40
+    sizes = [n] * (40 // n) + ([40 % n] if 40 % n else [])
+    assert events == [e for size in sizes for e in (("write", size), ("send", size))]
