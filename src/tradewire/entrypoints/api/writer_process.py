@@ -7,9 +7,10 @@ on one GIL, and a `pending` signal's unit is about a third of what the process d
 The writer process runs those units on the other core. The API process parses the request
 and hashes its API key as before, then sends the signal and the key's hash over a Unix
 socket; the writer process builds the same unit (`services.ingest.storing`, the key checked
-inside it), runs every unit that has arrived in one batch ending in one durable commit
-(`BatchWriter.write_here`), and only then sends each answer back: the API process answers a
-request once the commit holding its signal is durable, exactly as with its own writer thread.
+inside it), runs the units that have arrived in batches of `BATCH_UNITS`, each ending in one
+durable commit (`BatchWriter.write_here`), and only then sends that batch's answers back: the
+API process answers a request once the commit holding its signal is durable, exactly as with
+its own writer thread.
 Both processes take turns on the database file as two API processes do
 (`group_commit.WriteTurn`).
 
