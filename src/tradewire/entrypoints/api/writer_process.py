@@ -71,12 +71,12 @@ _ERROR = 2  # what a unit raised, pickled (`_error_pickle`)
 _READY_ID = 2**64 - 1  # the writer process's first message: its pid
 _READ = 1 << 16  # per recv: a larger buffer is mapped and unmapped each call (16 us more at 1 MiB)
 _START_WAIT_S = 60.0  # for the writer process to import, connect and say it is ready
-_STOP_WAIT_S = 30.0
+_STOP_WAIT_S = 30.0  # for the writer process to write what it holds, at shutdown
 # Units per batch: each batch's answers go back once its commit is durable, so the API
 # process answers those requests while the writer process writes the next batch (with every
 # unit that had arrived in one batch, the two processes took turns: one waited while the
 # other worked). 16 measured better than 8, 12, 32 or all (docs/performance.md, item 45).
-BATCH_UNITS = 16  # for the writer process to write what it holds, at shutdown
+BATCH_UNITS = 16
 
 
 def wanted(c: Container) -> bool:
@@ -220,11 +220,13 @@ class WriterProcess:
         if self._transport is None or self._gone:
             raise WriterGone()
         msg_id = next(self._ids)
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        frame = _frame(msg_id, *_REQUESTS.encode(request))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestResult] = loop.create_future()
         self._waiting[msg_id] = future
         if not self._out:
-            asyncio.get_running_loop().call_soon(self._send)
-        self._out.append(_frame(msg_id, *_REQUESTS.encode(request)))
+            loop.call_soon(self._send)
+        self._out.append(frame)
         return await future
 
     def _send(self) -> None:
