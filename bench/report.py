@@ -296,48 +296,42 @@ def _by_name(results: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     return next((r for r in results if r["name"] == name and "rps" in r), None)
 
 
+def _sqlite_rows(results: list[dict[str, Any]], label: str, row: dict[str, Any],
+                 ceiling: dict[str, Any] | None, targets: bool) -> list[dict[str, Any]]:
+    """A SQLite `pending` row against the bare durable endpoint of its own pair and the
+    ceiling: throughput twice and p99 (with DESIGN's bars when `targets`)."""
+    base = next((r for r in results if r["kind"] == "durable" and "rps" in r
+                 and r.get("pair", 1) == row.get("pair", 1)), None)
+    bars = ("≥ 3x", "≥ 0.40x", "< 25 ms") if targets else ("", "", "")
+    return [
+        _item("ingest", label, row["rps"], "req/s", "bare durable, SQLite",
+              base["rps"] if base else None, "higher", bars[0]),
+        _item("ingest", label, row["rps"], "req/s", "ceiling",
+              ceiling["rps"] if ceiling else None, "higher", bars[1]),
+        _item("ingest", f"{label}, p99", row["p99_ms"], "ms", "bare durable, SQLite",
+              base["p99_ms"] if base else None, "lower", bars[2]),
+    ]
+
+
 def _ingest_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
-    pend = median_pair(results)
-    pair = pend.get("pair", 1) if pend else 1
-    durable = next((r for r in results if r["kind"] == "durable" and "rps" in r
-                    and r.get("pair", 1) == pair), None)
     ceiling = _by_name(results, "ceiling")
     durable_pg = _by_name(results, "bare durable, PostgreSQL")
-    dur = ("bare durable, SQLite", durable["rps"] if durable else None)
     first = _by_name(results, "bare durable")
+    pend = median_pair(results)
     if pend:
         n = len(pair_ratios(results))
         label = f"pending, SQLite (median of {n} pairs)" if n > 1 else "pending, SQLite"
-        rows.append(_item("ingest", label, pend["rps"], "req/s", *dur, "higher", "≥ 3x"))
-        rows.append(_item("ingest", label, pend["rps"], "req/s", "ceiling",
-                          ceiling["rps"] if ceiling else None, "higher", "≥ 0.40x"))
-        rows.append(_item("ingest", f"{label}, p99", pend["p99_ms"], "ms",
-                          "bare durable, SQLite", durable["p99_ms"] if durable else None, "lower",
-                          "< 25 ms"))
+        rows += _sqlite_rows(results, label, pend, ceiling, targets=True)
     two = median_pair(results, 2)
     if two:
         n = len(pair_ratios(results, 2))
         label = "pending, SQLite, 2 API processes" + (f" (median of {n} pairs)" if n > 1 else "")
-        base = next((r for r in results if r["kind"] == "durable" and "rps" in r
-                     and r.get("pair", 1) == two.get("pair", 1)), None)
-        rows.append(_item("ingest", label, two["rps"], "req/s", "bare durable, SQLite",
-                          base["rps"] if base else None, "higher", "≥ 3x"))
-        rows.append(_item("ingest", label, two["rps"], "req/s", "ceiling",
-                          ceiling["rps"] if ceiling else None, "higher", "≥ 0.40x"))
-        rows.append(_item("ingest", f"{label}, p99", two["p99_ms"], "ms", "bare durable, SQLite",
-                          base["p99_ms"] if base else None, "lower", "< 25 ms"))
+        rows += _sqlite_rows(results, label, two, ceiling, targets=True)
     alone = _by_name(results, ALONE)
     if alone:
-        base = next((r for r in results if r["kind"] == "durable" and "rps" in r
-                     and r.get("pair", 1) == alone.get("pair", 1)), None)
-        label = "pending, SQLite, no writer process (pair 1)"
-        rows.append(_item("ingest", label, alone["rps"], "req/s", "bare durable, SQLite",
-                          base["rps"] if base else None, "higher"))
-        rows.append(_item("ingest", label, alone["rps"], "req/s", "ceiling",
-                          ceiling["rps"] if ceiling else None, "higher"))
-        rows.append(_item("ingest", f"{label}, p99", alone["p99_ms"], "ms",
-                          "bare durable, SQLite", base["p99_ms"] if base else None, "lower"))
+        rows += _sqlite_rows(results, "pending, SQLite, no writer process (pair 1)", alone,
+                             ceiling, targets=False)
     immediate = _by_name(results, "tradewire immediate")
     if immediate:
         rows.append(_item("ingest", "immediate (paper fill), SQLite", immediate["rps"], "req/s",
