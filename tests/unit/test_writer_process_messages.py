@@ -53,6 +53,10 @@ def _signal(**changes: Any) -> Signal:
     return replace(signal, **changes)
 
 
+def _request() -> wp.StoreSignal:
+    return wp.StoreSignal(_signal(), "ab" * 32, {})
+
+
 def _assert_same(got: Any, sent: Any) -> None:
     """Equal, and every field of the same type (an enum stays that enum, a Decimal a Decimal)."""
     assert got == sent and type(got) is type(sent)
@@ -152,7 +156,7 @@ def test_the_requests_of_one_turn_of_the_event_loop_go_out_in_one_write() -> Non
 def test_what_a_unit_raised_reaches_the_request_as_the_same_error(error: Exception) -> None:
     async def scenario() -> BaseException:
         client, answers = _connected()
-        waiting = asyncio.ensure_future(client.store("request"))  # type: ignore[arg-type]
+        waiting = asyncio.ensure_future(client.store(_request()))
         await asyncio.sleep(0)
         answers.data_received(wp._answer(0, None, error))
         with pytest.raises(type(error)) as raised:
@@ -165,7 +169,8 @@ def test_what_a_unit_raised_reaches_the_request_as_the_same_error(error: Excepti
 
 
 def test_a_message_split_anywhere_is_read_whole() -> None:
-    frames = wp._answer(1, {"a": 1}, None) + wp._answer(2, [2, 3], None)
+    pickled = IngestResult(_signal(metadata={"price": Decimal("1.10")}), Outcome.CREATED)
+    frames = wp._answer(1, pickled, None) + wp._answer(2, pickled, None)
     for cut in range(1, len(frames)):
         buffer = bytearray(frames[:cut])
         got = wp._messages(buffer)
@@ -178,7 +183,7 @@ def test_a_message_split_anywhere_is_read_whole() -> None:
 def test_an_answer_that_cannot_be_read_ends_its_requests_wait_with_an_error() -> None:
     async def scenario() -> Any:
         client, answers = _connected()
-        waiting = asyncio.ensure_future(client.store("request"))  # type: ignore[arg-type]
+        waiting = asyncio.ensure_future(client.store(_request()))
         await asyncio.sleep(0)
         answers.data_received(wp._frame(0, wp._PICKLED, b"not a pickle"))
         return await asyncio.wait_for(waiting, 5)
@@ -190,7 +195,7 @@ def test_an_answer_that_cannot_be_read_ends_its_requests_wait_with_an_error() ->
 def test_when_the_connection_goes_every_waiting_request_gets_503_and_none_is_sent_after() -> None:
     async def scenario() -> tuple[list[BaseException], bool]:
         client, answers = _connected()
-        waiting = [asyncio.ensure_future(client.store("r")) for _ in range(3)]  # type: ignore[arg-type]
+        waiting = [asyncio.ensure_future(client.store(_request())) for _ in range(3)]
         await asyncio.sleep(0)
         answers.connection_lost(None)
         errors = [e for e in await asyncio.gather(*waiting, return_exceptions=True)

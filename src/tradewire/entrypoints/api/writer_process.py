@@ -139,7 +139,7 @@ class _Codec(Generic[T]):
             data = self._encoder.encode(value)
             if self._plain(value) or self._decoder.decode(data) == value:
                 return _VALUE, data
-        except (TypeError, ValueError, AttributeError, msgspec.MsgspecError):
+        except (TypeError, ValueError, msgspec.MsgspecError):
             pass
         return _PICKLED, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
