@@ -22,7 +22,13 @@ from tradewire.services.audit import order_event, signal_event
 from tradewire.services.deps import Deps
 from tradewire.services.orders import orders_for, send_signal_orders
 from tradewire.services.ports import UnitOfWork
-from tradewire.services.submit import RESERVATION, Seen, claim_stored, reservation
+from tradewire.services.submit import (
+    RESERVATION,
+    Seen,
+    reservation,
+    sends_at_once,
+    submitting_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +113,17 @@ def after_commit(result: IngestResult, deps: Deps) -> IngestResult:
     """What follows a stored signal's durable commit: send its orders if immediate (a broker
     call: from a thread that may wait), wake the worker if it is already due."""
     deps.failpoint("signal-committed")
-    log.info("signal %s: %s", result.outcome.value, result.signal.status)
     if _must_send(result):
         # Sent here; a failure to send, and a fill that arms work, wake the worker themselves.
         seen: Seen = {}
-        sent = send_signal_orders(list(result.orders), deps, result.account, result.claimed,
-                                  seen=seen)
+        try:
+            sent = send_signal_orders(list(result.orders), deps, result.account,
+                                      result.claimed, seen=seen)
+        finally:
+            # Logged after the broker call: nothing but the call between the commit and it.
+            log.info("signal %s: %s", result.outcome.value, result.signal.status)
         return _reload(result.signal.id, sent, deps, seen.get(result.signal.id))
+    log.info("signal %s: %s", result.outcome.value, result.signal.status)
     if _due_now(result, deps):
         deps.wake()  # already due; anything later the worker's poll finds in time
     return result
@@ -185,16 +195,23 @@ def _store(signal: Signal, principal: Principal, uow: UnitOfWork, deps: Deps,
                                 now=now, calendar=deps.calendar)
         except Rejected as refused:
             return _reject_stored(signal, refused, uow, now, events)
-        for order in orders:
-            uow.orders.add(order, reserved_by=reservation(order, deps),
-                           reserved_until=now + RESERVATION)
-            events.append(order_event(order, "OrderCreated", now))
+    claimed: list[Order] = []
+    for order in orders:
+        # Taken for sending as it is stored (one statement), unless it waits for the open.
+        at_once = sends_at_once(order, account, deps, now)
+        uow.orders.add(order, reserved_by=reservation(order, deps),
+                       reserved_until=now + (deps.lease if at_once else RESERVATION),
+                       submitting=at_once)
+        events.append(order_event(order, "OrderCreated", now))
+        if at_once:
+            claimed.append(order)
     _add_jobs(signal, uow, now)
     _add_protection(signal, uow, now)
-    claimed = frozenset(o.id for o in orders if claim_stored(uow, o, account, deps, now, events))
+    events += [submitting_event(o, now) for o in claimed]
     uow.audit.add_many(events)
     return IngestResult(signal, Outcome.CREATED, orders[0] if orders else None,
-                        orders=tuple(orders), account=account, claimed=claimed)
+                        orders=tuple(orders), account=account,
+                        claimed=frozenset(o.id for o in claimed))
 
 
 def _supersede(holder: Signal, new: Signal, uow: UnitOfWork, now: datetime) -> None:

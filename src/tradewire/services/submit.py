@@ -96,20 +96,20 @@ def submit_order(order_id: str, deps: Deps, *, owner: str | None = None,
                         seen=seen)
 
 
-def claim_stored(uow: UnitOfWork, order: Order, account: Account, deps: Deps,
-                 now: datetime, events: list[AuditEvent]) -> bool:
-    """Inside the transaction that stores `order`: take its submit lease for this request, so
-    no second commit is needed before the broker call. False when it must wait for the open
-    (the ordinary submit path then holds it or lets it expire). The claim's audit event goes
-    into `events`, for the caller to add with the rest of the unit's; its stage time
-    (`submitted_at`, `now`) is the caller's to mark as well."""
-    if _waits_for_open(order, account.market, deps, now):
-        return False
-    if not uow.orders.claim(order.id, reservation(order, deps), now, now + deps.lease):
-        return False
-    events.append(order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
-                              from_status="new"))
-    return True
+def sends_at_once(order: Order, account: Account, deps: Deps, now: datetime) -> bool:
+    """`order`, about to be stored by the request that sends it, may go in holding its submit
+    lease (status submitting, leased to `reservation(order, deps)` until `now + deps.lease`,
+    one attempt: `OrderRepo.add(..., submitting=True)`), so no second commit is needed before
+    the broker call. False when it must wait for the open: stored new and reserved, the
+    ordinary submit path then holds it or lets it expire. The caller adds the claim's audit
+    event (`submitting_event`) and marks its stage time (`submitted_at`, `now`)."""
+    return not _waits_for_open(order, account.market, deps, now)
+
+
+def submitting_event(order: Order, now: datetime) -> AuditEvent:
+    """The audit event of a new order taken for sending."""
+    return order_event(order.moved_to(OrderStatus.SUBMITTING), "OrderSubmitting", now,
+                       from_status="new")
 
 
 def send_claimed(order: Order, account: Account, deps: Deps, *,

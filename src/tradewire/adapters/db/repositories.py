@@ -440,13 +440,21 @@ def _order(row: Any) -> Order:
 
 class OrderRepo(_Repo):
     def add(self, order: Order, *, reserved_by: str | None = None,
-            reserved_until: datetime | None = None) -> None:
+            reserved_until: datetime | None = None, submitting: bool = False) -> None:
         """Store an order; a reservation keeps the worker's sweep off it while the request
-        that stored it sends it itself (the sweep takes it if that request dies)."""
+        that stored it sends it itself (the sweep takes it if that request dies). With
+        `submitting`, a new order goes in as `claim` would leave it (submitting, leased to
+        `reserved_by` until `reserved_until`, one attempt, submitted at its creation): the
+        request that stores it sends it right after the commit, without a second statement."""
+        row = {**_order_row(order, order.created_at), "lease_owner": reserved_by,
+               "lease_until": reserved_until, "attempts": 0}
+        if submitting:
+            if order.status is not OrderStatus.NEW:
+                raise ValueError(f"order {order.id} is {order.status}, not new")
+            row.update(status=str(OrderStatus.SUBMITTING), attempts=1,
+                       submitted_at=order.created_at)
         # attempts given (the column's default), so no Python-side default is left to compute
-        fast.run(self.conn, _INSERT[t.orders], {**_order_row(order, order.created_at),
-                                                "lease_owner": reserved_by,
-                                                "lease_until": reserved_until, "attempts": 0})
+        fast.run(self.conn, _INSERT[t.orders], row)
 
     def get(self, order_id: str) -> Order | None:
         row = fast.run(self.conn, _ORDER_BY_ID, {"b_id": order_id}).first()
