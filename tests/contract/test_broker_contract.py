@@ -185,11 +185,17 @@ def test_lookup_in_another_account_does_not_find_the_order(venue: Venue) -> None
     assert venue.broker.lookup(bob, "alice-1") is None
 
 
-def test_lookup_reports_what_submit_reported(venue: Venue) -> None:
+@pytest.mark.parametrize("arrival", ["fills", "rests", "ioc-canceled", "stop-rests"])
+def test_lookup_reports_what_submit_reported(venue: Venue, arrival: str) -> None:
     ref = venue.open()
     venue.trade_at("AAPL", D(100))
-    report = venue.broker.submit(request(ref, BUY, "3", coid="entry-1"))
+    sent = {"fills": request(ref, BUY, "3", coid="entry-1"),
+            "rests": request(ref, BUY, "3", LIMIT, limit="90", coid="entry-1"),
+            "ioc-canceled": request(ref, BUY, "3", LIMIT, tif=IOC, limit="90", coid="entry-1"),
+            "stop-rests": request(ref, BUY, "3", STOP, stop="105", coid="entry-1")}[arrival]
+    report = venue.broker.submit(sent)
     assert venue.broker.lookup(ref, "entry-1") == report
+    assert (report.status is OrderStatus.FILLED) == (arrival == "fills"), report
 
 
 def test_open_orders_are_the_resting_ones_with_what_was_ordered(venue: Venue) -> None:

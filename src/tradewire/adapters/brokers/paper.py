@@ -121,20 +121,26 @@ class PaperBroker:
                 row["reason"] = "one-cancels-other: a linked order already filled"
             if market is not None:
                 row.update(self._session_fields(request, market, row["created_at"]))
-            fast.run(conn, _INSERT_ORDER, row)
+            # Matched before it is stored: the order goes in as its arrival leaves it (one
+            # statement, not an insert and an update), and its fills are the ones made here.
+            fills: list[BrokerFill] = []
             if row["status"] == str(OrderStatus.ACCEPTED):
-                self._arrive(conn, row, market, quote, account, positions)
+                self._arrive(conn, row, market, quote, account, positions, fresh=fills)
+            fast.run(conn, _INSERT_ORDER, row)
             # `row` holds every column the report reads, kept current by _set.
-            return self._report(conn, row)
+            return self._report(conn, row, fills)
 
     def _arrive(self, conn: Connection, row: dict[str, Any], market: str | None,
-                price: Decimal | None, account: Any, positions: dict[str, Decimal]) -> None:
-        """The first look at a new order: match it now if it may trade and a price is known."""
+                price: Decimal | None, account: Any, positions: dict[str, Decimal], *,
+                fresh: list[BrokerFill]) -> None:
+        """The first look at a new order, before its row is stored (`fresh`: see `_set`):
+        match it now if it may trade and a price is known."""
         if self._may_trade(row, market, row["created_at"]) and price is not None:
-            self._match(conn, row, price, on_arrival=True, account=account, positions=positions)
+            self._match(conn, row, price, on_arrival=True, account=account, positions=positions,
+                        fresh=fresh)
         elif row["time_in_force"] in (str(TimeInForce.IOC), str(TimeInForce.FOK)):
             # ioc and fok never rest: no price or no trading now means cancel.
-            self._set(conn, row, status=str(OrderStatus.CANCELED),
+            self._set(conn, row, fresh=fresh, status=str(OrderStatus.CANCELED),
                       reason=f"{row['time_in_force']} not marketable on arrival")
 
     def lookup(self, account_ref: str, client_order_id: str) -> BrokerOrder | None:
@@ -305,7 +311,8 @@ class PaperBroker:
 
     def _match(self, conn: Connection, row: dict[str, Any], price: Decimal, *,
                on_arrival: bool, at: datetime | None = None, account: Any = None,
-               positions: dict[str, Decimal] | None = None) -> bool:
+               positions: dict[str, Decimal] | None = None,
+               fresh: list[BrokerFill] | None = None) -> bool:
         working = Working(side=Side(row["side"]), order_type=OrderType(row["order_type"]),
                           qty=row["qty"] - row["filled_qty"],
                           time_in_force=TimeInForce(row["time_in_force"]),
@@ -313,37 +320,44 @@ class PaperBroker:
                           triggered=row["triggered"])
         verdict = match(working, price, self.model, on_arrival=on_arrival)
         if verdict.cancel_reason:
-            self._set(conn, row, status=str(OrderStatus.CANCELED), reason=verdict.cancel_reason)
+            self._set(conn, row, fresh=fresh, status=str(OrderStatus.CANCELED),
+                      reason=verdict.cancel_reason)
             return True
         if not verdict.fills:
             if verdict.triggered and not row["triggered"]:
-                self._set(conn, row, triggered=True)
+                self._set(conn, row, fresh=fresh, triggered=True)
             return False
         assert verdict.price is not None
         self._fill(conn, row, working.qty, verdict.price, at or self._clock.now(), account,
-                   positions)
+                   positions, fresh=fresh)
         return True
 
     def _fill(self, conn: Connection, row: dict[str, Any], qty: Decimal, price: Decimal,
               at: datetime, account: Any = None,
-              positions: dict[str, Decimal] | None = None) -> None:
+              positions: dict[str, Decimal] | None = None, *,
+              fresh: list[BrokerFill] | None = None) -> None:
         """Fill the order; `account` is its account's row when this transaction locked it
         already (and nothing moved its cash since), else it is locked and read here;
-        `positions` its position rows when this transaction read them under that lock."""
+        `positions` its position rows when this transaction read them under that lock;
+        `fresh`: see `_set` (the fill is added to it)."""
         side = Side(row["side"])
         fee = self.model.fee(qty, price)
         if account is None:
             account = self._lock_account(conn, row["account_ref"])  # cash read, written back
         assert account is not None, "a paper order of an account that is gone"
         cash = account.cash
+        fill_id = new_id()
         fast.run(conn, _INSERT_FILL, dict(
-            fill_id=new_id(), broker_order_id=row["broker_order_id"],
+            fill_id=fill_id, broker_order_id=row["broker_order_id"],
             account_ref=row["account_ref"], symbol=row["symbol"], side=str(side), qty=qty,
             price=price, fee=fee, filled_at=at))
+        if fresh is not None:
+            fresh.append(BrokerFill(fill_id=fill_id, qty=qty, price=price, fee=fee,
+                                    filled_at=at))
         self._move_position(conn, row["account_ref"], row["symbol"], side.sign * qty, positions)
         cash = cash - side.sign * qty * price - fee
         fast.run(conn, _SET_CASH, {"b_ref": row["account_ref"], "cash": cash})
-        self._set(conn, row, status=str(OrderStatus.FILLED), triggered=True,
+        self._set(conn, row, fresh=fresh, status=str(OrderStatus.FILLED), triggered=True,
                   filled_qty=row["filled_qty"] + qty)
         if row["oco_group"] is not None:
             self._cancel_siblings(conn, row)
@@ -378,23 +392,31 @@ class PaperBroker:
             "oco_group": r.oco_group,
         }
 
-    def _set(self, conn: Connection, row: dict[str, Any], **values: Any) -> None:
-        fast.run(conn, _SET_ORDER, {**values, "b_id": row["broker_order_id"]})
+    def _set(self, conn: Connection, row: dict[str, Any], *,
+             fresh: list[BrokerFill] | None = None, **values: Any) -> None:
+        """Move the order's row. `fresh` (the fills made so far) when the row is a new order's
+        not stored yet: only `row` moves, and `submit` stores it as it is left."""
+        if fresh is None:
+            fast.run(conn, _SET_ORDER, {**values, "b_id": row["broker_order_id"]})
         row.update(values)
 
     def _order_row(self, conn: Connection, ref: str, coid: str) -> dict[str, Any] | None:
         row = fast.run(conn, _ORDER, {"b_ref": ref, "b_coid": coid}).first()
         return dict(row._mapping) if row else None
 
-    def _report(self, conn: Connection, row: dict[str, Any] | None) -> BrokerOrder:
+    def _report(self, conn: Connection, row: dict[str, Any] | None,
+                fills: list[BrokerFill] | None = None) -> BrokerOrder:
+        """The order's report; `fills`: all of its fills, when they are known (a new order's,
+        made in this transaction), else read."""
         assert row is not None
-        fills = tuple(BrokerFill(fill_id=f.fill_id, qty=f.qty, price=f.price, fee=f.fee,
-                                 filled_at=f.filled_at)
-                      for f in fast.run(conn, _FILLS, {"b_id": row["broker_order_id"]}))
+        if fills is None:
+            fills = [BrokerFill(fill_id=f.fill_id, qty=f.qty, price=f.price, fee=f.fee,
+                                filled_at=f.filled_at)
+                     for f in fast.run(conn, _FILLS, {"b_id": row["broker_order_id"]})]
         return BrokerOrder(client_order_id=row["client_order_id"],
                            broker_order_id=row["broker_order_id"],
                            status=OrderStatus(row["status"]), filled_qty=row["filled_qty"],
-                           fills=fills, reason=row["reason"], symbol=row["symbol"],
+                           fills=tuple(fills), reason=row["reason"], symbol=row["symbol"],
                            side=Side(row["side"]), qty=row["qty"])
 
     def _group_filled(self, conn: Connection, r: OrderRequest) -> bool:
