@@ -32,11 +32,11 @@ from tradewire.services.ticks import apply_ticks
 # (database, executeMode) -> most statements one signal may send.
 BUDGET = {
     ("sqlite", "pending"): 4,
-    ("sqlite", "immediate"): 34,
+    ("sqlite", "immediate"): 33,
     ("postgres", "pending"): 4,
     # One more: the paper venue's commit is asynchronous there (SET LOCAL synchronous_commit),
     # made durable by the record of its answer (docs/reliability.md).
-    ("postgres", "immediate"): 35,
+    ("postgres", "immediate"): 34,
 }
 
 # executeMode -> most SQLAlchemy execution contexts one signal may build: every statement runs

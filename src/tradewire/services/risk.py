@@ -23,8 +23,8 @@ HALT_FLAG = "trading_halted"  # the global kill switch, in the service flags
 def check_order(uow: UnitOfWork, order: Order, position_qty: Decimal, price: Decimal | None,
                 now: datetime, calendar: MarketCalendar) -> None:
     """Inside the storing transaction: raise RiskRefused when the order breaks a limit."""
-    raw = uow.risk.get(order.account_id)
-    halted = uow.flags.get(HALT_FLAG) == "1"
+    raw, halt = uow.risk.get_with_flag(order.account_id, HALT_FLAG)
+    halted = halt == "1"
     if raw is None and not halted:
         return  # no limits set: nothing to gather
     limits = RiskLimits.from_dict(raw) if raw is not None else RiskLimits()

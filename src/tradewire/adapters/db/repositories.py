@@ -154,6 +154,12 @@ _POSITION_UPDATE = update(t.positions).where(
     t.positions.c.symbol == bindparam("b_symbol"))
 _RISK_LIMITS = select(t.account_risk.c.limits).where(
     t.account_risk.c.account_id == bindparam("b_account"))
+# An order's risk check reads both: the account's limits and the service-wide flag (one
+# statement, two scalar subqueries; each NULL when its row is missing).
+_RISK_LIMITS_AND_FLAG = select(
+    _RISK_LIMITS.scalar_subquery().label("limits"),
+    select(t.service_flags.c.value).where(t.service_flags.c.key == bindparam("b_key"))
+    .scalar_subquery().label("flag"))
 _SESSION_START = select(t.account_session_pnl.c.realized_at_start).where(
     t.account_session_pnl.c.account_id == bindparam("b_account"),
     t.account_session_pnl.c.session == bindparam("b_session"))
@@ -746,6 +752,12 @@ class CredentialRepo(_Repo):
 class RiskRepo(_Repo):
     def get(self, account_id: str) -> dict[str, Any] | None:
         return fast.run(self.conn, _RISK_LIMITS, {"b_account": account_id}).scalar_one_or_none()
+
+    def get_with_flag(self, account_id: str, flag: str) -> tuple[dict[str, Any] | None, str | None]:
+        """`get(account_id)` and the service flag `flag` (FlagRepo.get), in one statement."""
+        row = fast.run(self.conn, _RISK_LIMITS_AND_FLAG,
+                       {"b_account": account_id, "b_key": flag}).first()
+        return row.limits, row.flag
 
     def put(self, account_id: str, limits: dict[str, Any], now: datetime) -> None:
         row = {"account_id": account_id, "limits": limits, "updated_at": now}
