@@ -10,7 +10,16 @@ PORT ?= 8000
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@# A download cut short or garbled on the way fails its hash check: tried again (up to
+	@# three times, without pip's cache), so one bad transfer does not fail a fresh install.
+	@for try in 1 2 3; do \
+	  if [ $$try = 1 ]; then cache=""; else cache="--no-cache-dir"; fi; \
+	  echo "$(BIN)/python -m pip install -q --disable-pip-version-check $$cache -r requirements.lock"; \
+	  $(BIN)/python -m pip install -q --disable-pip-version-check $$cache -r requirements.lock && break; \
+	  if [ $$try = 3 ]; then exit 1; fi; \
+	  echo "installing the locked requirements failed (try $$try of 3); trying again in 5 s"; \
+	  sleep 5; \
+	done
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)

@@ -14,6 +14,7 @@ execution context: they run on the driver's cursor (adapters/db/fast.py).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -113,3 +114,25 @@ def test_one_signal_stays_within_its_statement_budget(
     print(f"{db_kind} {mode}: {len(sql)} statements, {recorder.contexts} contexts")
     assert len(sql) <= BUDGET[(db_kind, mode)], "\n".join(sql)
     assert recorder.contexts <= CONTEXTS[mode]
+
+
+def test_recording_an_orders_fill_writes_only_the_columns_that_changed(
+        db_kind: str, client: httpx.Client, alice: Caller, container: Container,
+        recorder: Recorder) -> None:
+    """An immediate signal's order is updated once, when the paper venue's answer (accepted,
+    filled) is recorded: the SET list holds what moved and the times, not the columns an
+    index covers that never change (the account, the symbol, the signal, the client order id,
+    the creation time), whose index entries SQLite would rewrite anyway."""
+    apply_ticks([Tick("AAPL", Decimal(100), container.deps.clock.now())], container.deps)
+    body = {"symbol": "AAPL", "action": "openLong", "accountId": alice.account_id,
+            "quantity": 1, "executeMode": "immediate", "sourceId": "only-what-moved"}
+    with recorder.on():
+        r = client.post("/api/v1/signals", json=body, headers=alice.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["signal"]["status"] == "executed"
+    [update] = [s for s in recorder.sql() if s.startswith("UPDATE trade_order")]
+    written = set(re.findall(r"(\w+)=", update.split(" WHERE ")[0]))
+    assert {"status", "filled_qty", "avg_fill_price", "broker_order_id",
+            "updated_at"} <= written, update
+    assert not written & {"account_id", "symbol", "signal_id", "client_order_id", "created_at",
+                          "qty", "side", "link_group"}, update

@@ -274,7 +274,7 @@ def _record(uow: UnitOfWork, coid: str, report: BrokerOrder, now: datetime,
         return order
     extra = {"lease_owner": None, "lease_until": None} if order.status is not OrderStatus.SUBMITTING else {}
     order = replace(order, broker_order_id=report.broker_order_id)
-    if not uow.orders.save(order, before.status, now, **extra):
+    if not uow.orders.save(order, before.status, now, before=before, **extra):
         raise MovedUnderUs(f"order {order.id} moved under us; the report will be applied again")
     uow.audit.add_many(events)
     if order.filled_qty != before.filled_qty:

@@ -473,9 +473,17 @@ class OrderRepo(_Repo):
     def of_signal(self, signal_id: str) -> list[Order]:
         return [_order(r) for r in fast.run(self.conn, _ORDERS_OF_SIGNAL, {"b_id": signal_id})]
 
-    def save(self, order: Order, expected: OrderStatus, at: datetime, **extra: Any) -> bool:
-        """Compare-and-set on status; False when another writer moved the order first."""
+    def save(self, order: Order, expected: OrderStatus, at: datetime, *,
+             before: Order | None = None, **extra: Any) -> bool:
+        """Compare-and-set on status; False when another writer moved the order first.
+
+        With `before` (the order as read in this transaction) only the columns that differ
+        from it are written, with `updated_at` and `extra`: a column in the SET list has its
+        index entries rewritten even when its value stays (SQLite), pages of the commit."""
         values = {k: v for k, v in _order_row(order, at).items() if k not in ("id", "created_at")}
+        if before is not None:
+            was = _order_row(before, at)
+            values = {k: v for k, v in values.items() if k == "updated_at" or v != was[k]}
         values.update(extra, b_id=order.id, b_expected=str(expected))
         return fast.run(self.conn, _ORDER_CAS, values).rowcount == 1
 
