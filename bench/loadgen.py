@@ -297,9 +297,12 @@ class OpenTally(Tally):
     signal_ids: list[str] = field(default_factory=list)
     # Each answered signal's scheduled start on the wall clock (ns since the epoch), the clock
     # the server stamps its stage times with: the server's acknowledgement time less this is
-    # the time from the request's start to the broker's acknowledgement.
+    # the time from the request's start to the broker's acknowledgement. Converted at the
+    # moment the request is sent (the wall clock read then, less the time since its due
+    # time on the perf_counter clock), not with one offset for the phase: the wall clock may
+    # be slewed against perf_counter's (measured here once: 5 ms a second for minutes), and
+    # over a phase of 10 s that would have moved every acknowledgement by up to 50 ms.
     signal_starts: list[int] = field(default_factory=list)
-    wall_offset_ns: int = 0  # wall clock less perf_counter clock, read once per phase
     last_done_ns: int = 0
 
 
@@ -310,7 +313,9 @@ async def _scheduled(pool: Pool, raw: bytes, due_ns: int, tally: OpenTally,
     tally.start_lag_ns.append(time.perf_counter_ns() - due_ns)
     conn = await pool.take()
     try:
-        left = max(0.001, timeout_s - (time.perf_counter_ns() - due_ns) / 1e9)
+        sent_ns = time.perf_counter_ns()
+        due_wall_ns = time.time_ns() - (sent_ns - due_ns)  # the due time on the wall clock, now
+        left = max(0.001, timeout_s - (sent_ns - due_ns) / 1e9)
         try:
             async with asyncio.timeout(left):
                 status, body = await conn.request(raw)
@@ -327,7 +332,7 @@ async def _scheduled(pool: Pool, raw: bytes, due_ns: int, tally: OpenTally,
             signal_id = _first_field(body, b"signal_id")
             if signal_id is not None:
                 tally.signal_ids.append(signal_id)
-                tally.signal_starts.append(due_ns + tally.wall_offset_ns)
+                tally.signal_starts.append(due_wall_ns)
     finally:
         pool.give_back(conn)
 
@@ -341,7 +346,7 @@ async def _open_phase(pool: Pool, requests: list[bytes], first: int, count: int,
     loop's own timers fire on whole milliseconds (libuv's, epoll's), up to a millisecond
     late, and a request started late would count the load generator's lateness as the
     server's latency (measured: 0.1-0.3 ms at the median)."""
-    tally, tasks = OpenTally(wall_offset_ns=time.time_ns() - time.perf_counter_ns()), set()
+    tally, tasks = OpenTally(), set()
     loop = asyncio.get_running_loop()
     interval_ns = 1e9 / rate
     cpu0 = time.process_time()
