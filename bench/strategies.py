@@ -5,7 +5,10 @@ seeded random-walk bars each), each run through `execution.decide` on its asset'
 once with one shared `IndicatorCache` (what `evaluate/bulk` does: every strategy on BTC 1h
 reuses the same RSI(14)), once one by one with a fresh cache per strategy. Then the signals
 alone (`entry_signal` + `exit_signal`) the same two ways. The DESIGN target is the bulk
-evaluation under 1 s in all (here without the database).
+evaluation under 1 s in all, with the data in the database: (c) measures that, through the
+route (`bench.evaluate_route`); (a) is the evaluator's own cost, without database or HTTP.
+(c) `POST /api/v1/execution/evaluate/bulk` of the same 10,000 strategies stored in a fresh
+`tradewire serve`, the same bars in its database (`bench.evaluate_route`).
 (b) `backtest` over 1,000,000 5m bars: a quiet strategy (a 5m trigger under a 1h filter; fees
 5 bp, slippage 2 bp) and a busy one, the trade loop's stress case: an entry signal about every
 tenth bar and no costs, so the account lives to trade about once every twelve bars. Target < 2 s.
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import bt_baseline, ta_baseline
+from bench import bt_baseline, evaluate_route, ta_baseline
 from tradewire.strategies.backtest import backtest
 from tradewire.strategies.bars import TIMEFRAMES, Bars
 from tradewire.strategies.evaluator import Strategy, entry_series, parse_strategy
@@ -52,6 +55,7 @@ TA_DEADLINE_S = 15.0
 BT_SMALL_BARS = 100_000
 BT_FULL_NEEDS_S = 45.0  # budget left to run `backtesting` over the full 1,000,000 bars
 BUDGET_S = 120.0
+ROUTE_BUDGET_S = 60.0  # evaluate/bulk through a server: storing the data, then its runs
 END_TS = 1_767_225_600  # 2026-01-01 00:00 UTC: every series ends at the same boundary
 Data = dict[str, Bars]
 
@@ -88,16 +92,23 @@ def _rule(rng: random.Random, signal_type: str) -> dict[str, Any]:
             "params": rng.choice(_VARIANTS.get(name, [{}]))}
 
 
-def strategies(rng: random.Random, assets: list[str], count: int = STRATEGIES,
-               start: int = 0) -> list[Strategy]:
-    """`count` seeded strategies; drawing more from the same `rng` continues the sequence."""
+def definitions(rng: random.Random, assets: list[str], count: int = STRATEGIES,
+                start: int = 0) -> list[dict[str, Any]]:
+    """`count` seeded strategy objects as a user sends them; drawing more from the same `rng`
+    continues the sequence."""
     out = []
     for i in range(start, start + count):
         entry = [_rule(rng, "TRIGGER")] + [_rule(rng, "FILTER") for _ in range(rng.randint(0, 2))]
         exits = [_rule(rng, rng.choice(("TRIGGER", "FILTER"))) for _ in range(rng.randint(0, 1))]
-        out.append(parse_strategy({"name": f"s{i}", "asset": rng.choice(assets),
-                                   "rules": {"entry": entry, "exit": exits}}))
+        out.append({"name": f"s{i}", "asset": rng.choice(assets),
+                    "rules": {"entry": entry, "exit": exits}})
     return out
+
+
+def strategies(rng: random.Random, assets: list[str], count: int = STRATEGIES,
+               start: int = 0) -> list[Strategy]:
+    """`count` seeded strategies (`definitions`, parsed)."""
+    return [parse_strategy(d) for d in definitions(rng, assets, count, start)]
 
 
 def _timed(work: Callable[[bool], int], shared: bool) -> tuple[float, int]:
@@ -174,7 +185,8 @@ def run(report: Callable[[str], None] = print, budget_s: float = BUDGET_S) -> di
     end = t0 + budget_s
     np_rng, py_rng = np.random.default_rng(SEED), random.Random(SEED)
     data = market(np_rng)
-    strats = strategies(py_rng, sorted(data))
+    defs = definitions(py_rng, sorted(data))
+    strats = [parse_strategy(d) for d in defs]
     report(f"{len(data) * len(FRAMES)} pairs x {BARS} bars and {len(strats):,} strategies made in "
            f"{time.perf_counter() - t0:.1f} s")
     evaluation = bulk(data, strats)
@@ -183,6 +195,7 @@ def run(report: Callable[[str], None] = print, budget_s: float = BUDGET_S) -> di
                f"one by one {r['one_by_one_s']:.3f} s, ratio {r['ratio']}x")
     baselines = {"talib_floor": talib_floor(data, strats), "ta_one_by_one": ta_sample(data, strats)}
     _report_baselines(baselines, evaluation, report)
+    route = evaluate_route.run(data, defs, min(ROUTE_BUDGET_S, end - time.perf_counter() - 30), report)
     points = curve(data, strats, py_rng, end, report)
     bars = random_walk(np_rng, BACKTEST_BARS, TIMEFRAMES["5m"])
     rows = backtests(bars)
@@ -194,7 +207,8 @@ def run(report: Callable[[str], None] = print, budget_s: float = BUDGET_S) -> di
     return {"benchmark": "strategies", "config": {"seed": SEED, "assets": ASSETS, "timeframes": list(FRAMES),
             "bars": BARS, "strategies": STRATEGIES, "backtest_bars": BACKTEST_BARS, "curve": list(CURVE),
             "ta_sample": TA_SAMPLE, "budget_s": budget_s},
-            "evaluation": evaluation, "baselines": baselines, "curve": points, "backtest": rows,
+            "evaluation": evaluation, "route": route, "baselines": baselines, "curve": points,
+            "backtest": rows,
             "backtest_vs_backtesting": versus}
 
 

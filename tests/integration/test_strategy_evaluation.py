@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,55 @@ def test_a_strategy_linked_to_an_account_sends_its_orders_to_the_broker(
     client.post(f"/api/v1/execution/evaluate/{sid}", json={"persist": False},
                 headers=alice.headers)
     assert len(client.get("/api/v1/orders", headers=alice.headers).json()["orders"]) == 1
+
+
+def test_a_bulk_evaluation_stores_each_strategys_own_state_and_bar(
+        client: httpx.Client, alice: Caller, bob: Caller, loaded: None,
+        container: Container) -> None:
+    """Over 1,000 strategies (more than one read of STRATEGIES_PER_READ ids): some enter and
+    come out with states of their own, most stay flat and share theirs, one is bob's. Each
+    stored state and bar is the one its own decision made, and a second evaluation of the
+    same bar writes nothing."""
+    from tradewire.adapters.db.repositories import STRATEGIES_PER_READ
+    from tradewire.domain.accounts import ALL_SCOPES, Principal
+    from tradewire.services import evaluation, strategy_store
+
+    owner = Principal(user_id=alice.user_id, is_admin=False, scopes=ALL_SCOPES, via="test",
+                      account_ids=frozenset({alice.account_id}))
+    enters = {"name": "enters", "signal_type": "FILTER", "timeframe": "1d",
+              "params": {"window": 5}}
+    made = []
+    for i in range(2 * STRATEGIES_PER_READ + 50):
+        entry = ([{**enters, "name": "price_above_sma", "params": {"window": 3 + i % 7}}]
+                 if i % 10 == 0 else [{**enters, "name": "price_below_sma"}])
+        cash = 10_000 + i % 3 * 1_000  # flat strategies share a state in threes
+        made.append(strategy_store.create(
+            {"name": f"m{i}", "asset": "GOOG", "rules": {"entry": entry, "exit": []},
+             "execution_state": {"cash_balance": cash, "account_value": cash}},
+            owner, container.deps)["id"])
+    bobs = client.post("/api/v1/strategies", json=SEED_STRATEGY, headers=bob.headers
+                       ).json()["strategy"]["id"]
+    ids = [*made, made[0], bobs, "no-such-strategy"]
+
+    results, fetches = evaluation.evaluate_stored(ids, owner, container.deps, persist=True)
+    assert fetches == 1
+    assert [r.error for r in results[-2:]] == ["strategy not found"] * 2
+    decided = {r.strategy_id: r.decision for r in results[:-2]}  # made[0] twice: once here
+    assert sum(bool(d.new_orders) for d in decided.values()) == len(made) // 10
+    with container.db.engine.connect() as conn:
+        stored = {row.id: row for row in conn.execute(text(
+            "SELECT id, execution_state, last_bar_ts, updated_at FROM strategy"))}
+    for sid, decision in decided.items():
+        state = stored[sid].execution_state
+        state = json.loads(state) if isinstance(state, str) else state
+        assert state == decision.state.to_dict(), sid
+        assert stored[sid].last_bar_ts == int(decision.evaluated_at.timestamp())
+    assert stored[bobs].last_bar_ts is None
+
+    container.deps.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    again, _ = evaluation.evaluate_stored(made, owner, container.deps, persist=True)
+    assert all(r.decision is not None and r.decision.new_orders == [] for r in again)
+    with container.db.engine.connect() as conn:
+        after = {row.id: row for row in conn.execute(text(
+            "SELECT id, execution_state, last_bar_ts, updated_at FROM strategy"))}
+    assert after == stored  # the same bar again: nothing written, updated_at included

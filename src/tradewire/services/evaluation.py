@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -16,9 +16,10 @@ from tradewire.domain.accounts import ALL_SCOPES, Principal, Scope
 from tradewire.domain.errors import NotFound, TradewireError
 from tradewire.domain.signals import Signal
 from tradewire.domain.values import Action, ExecuteMode, new_id
+from tradewire.services import collector
 from tradewire.services.deps import Deps
 from tradewire.services.ingest import ingest_signal
-from tradewire.services.ports import BarSource, UnitOfWork
+from tradewire.services.ports import BarSource
 from tradewire.strategies.bars import TIMEFRAMES, Bars
 from tradewire.strategies.evaluator import Strategy, parse_strategy
 from tradewire.strategies.execution import Decision, ExecutionState, decide
@@ -38,6 +39,9 @@ class Evaluated:
     error: str | None = None
     account_id: str | None = None  # where its orders go, when linked to an account
     user_id: str | None = None
+    # Whether saving it writes its new state and bar (not when evaluated again on the bar its
+    # state was stored for).
+    store: bool = True
 
 
 class MarketData:
@@ -106,9 +110,23 @@ def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
     """Stored strategies, sharing bars and indicators; with `persist` their new state is saved."""
     cache = IndicatorCache()
     out: list[Evaluated] = []
-    with deps.uow(write=False) as uow:
-        rows = [_visible(uow, i, principal) for i in ids]
-    market = MarketData(deps.bars)  # bars are read after the transaction: sources may be remote
+    with collector.paused():
+        with deps.uow(write=False) as uow:
+            found = uow.strategies.for_evaluation(ids)
+        rows = [_visible(found.get(i), i, principal) for i in ids]
+        market = MarketData(deps.bars)  # read after the transaction: sources may be remote
+        _decide_all(rows, market, cache, out, persist=persist)
+        if persist:
+            _save(out, deps)
+    if persist:
+        for r in out:
+            if r.decision is not None and r.account_id is not None:
+                _to_account(r, deps)
+    return out, market.fetches
+
+
+def _decide_all(rows: list[Mapping[str, Any] | str], market: MarketData, cache: IndicatorCache,
+                out: list[Evaluated], *, persist: bool) -> None:
     for row in rows:
         if isinstance(row, str):
             out.append(Evaluated(row, None, None, "strategy not found"))
@@ -118,25 +136,23 @@ def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
             state = _state(row["execution_state"])
             decision = decide(strategy, state, market.for_strategy(strategy), cache,
                               make_id=lambda: str(uuid.uuid4()))
-            if persist and row["last_bar_ts"] == int(decision.evaluated_at.timestamp()):
+            again = persist and row["last_bar_ts"] == int(decision.evaluated_at.timestamp())
+            if again:
                 # Once per bar: a second evaluation of the same bar changes nothing.
                 decision = replace(decision, new_orders=[], state=state,
                                    notes=["already evaluated on this bar"])
-            out.append(Evaluated(row["id"], strategy, decision,
-                                 account_id=row["account_id"], user_id=row["user_id"]))
+            out.append(Evaluated(row["id"], strategy, decision, account_id=row["account_id"],
+                                 user_id=row["user_id"], store=not again))
         except TradewireError as exc:
             out.append(Evaluated(row["id"], None, None, exc.message))
-    fetches = market.fetches
-    if persist:
-        _save(out, deps)
-    return out, fetches
 
 
-def _visible(uow: UnitOfWork, strategy_id: str, principal: Principal) -> dict[str, Any] | str:
-    row = uow.strategies.get(strategy_id)
+def _visible(row: Mapping[str, Any] | None, strategy_id: str,
+             principal: Principal) -> Mapping[str, Any] | str:
+    """The stored row if the principal may see it, else the id it asked for."""
     if row is None or not (principal.is_admin or row["user_id"] == principal.user_id):
         return strategy_id
-    return dict(row)
+    return row
 
 
 def _state(raw: Any) -> ExecutionState:
@@ -144,17 +160,20 @@ def _state(raw: Any) -> ExecutionState:
 
 
 def _save(results: list[Evaluated], deps: Deps) -> None:
-    now = deps.clock.now()
-    with deps.uow() as uow:
-        for r in results:
-            if r.decision is not None and r.strategy_id is not None:
-                uow.strategies.update(r.strategy_id, now,
-                                      execution_state=r.decision.state.to_dict(),
-                                      last_bar_ts=int(r.decision.evaluated_at.timestamp()))
-        uow.commit()
+    """Every new state and bar in one transaction, strategies that came out with the same
+    state on the same bar together (`save_evaluations`); a strategy evaluated again on the bar
+    its state was stored for is left as it is."""
+    groups: dict[tuple[ExecutionState, int], list[str]] = {}
     for r in results:
-        if r.decision is not None and r.account_id is not None:
-            _to_account(r, deps)
+        if r.decision is not None and r.strategy_id is not None and r.store:
+            key = (r.decision.state, int(r.decision.evaluated_at.timestamp()))
+            groups.setdefault(key, []).append(r.strategy_id)
+    if groups:
+        with deps.uow() as uow:
+            uow.strategies.save_evaluations(
+                [(ids, state.to_dict(), bar) for (state, bar), ids in groups.items()],
+                deps.clock.now())
+            uow.commit()
 
 
 def _to_account(r: Evaluated, deps: Deps) -> None:
@@ -182,10 +201,10 @@ def _to_account(r: Evaluated, deps: Deps) -> None:
 
 def require(strategy_id: str, principal: Principal, deps: Deps) -> dict[str, Any]:
     with deps.uow(write=False) as uow:
-        row = _visible(uow, strategy_id, principal)
+        row = _visible(uow.strategies.get(strategy_id), strategy_id, principal)
     if isinstance(row, str):
         raise NotFound(f"strategy {strategy_id} not found", code="STRATEGY_NOT_FOUND")
-    return row
+    return dict(row)
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:

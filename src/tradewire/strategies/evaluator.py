@@ -13,6 +13,7 @@ a 1h rule at 10:55-11:00 reads the 10:00 hour, which closed at 11:00, and at 10:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ class Strategy:
         if not self.entry:
             raise StrategyError(f"strategy {self.name!r} has no entry rules")
 
-    @property
+    @functools.cached_property
     def timeframes(self) -> tuple[str, ...]:
         """Every timeframe its rules read, shortest first."""
         return tuple(sorted({r.timeframe for r in (*self.entry, *self.exit)}, key=TIMEFRAMES.__getitem__))

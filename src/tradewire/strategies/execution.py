@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
@@ -107,6 +107,16 @@ class ExecutionConfig:
         """From JSON: unknown keys are refused, missing ones take their defaults."""
         if raw is None:
             return cls()
+        key = _config_spelling(raw)
+        config = _PARSED_CONFIGS.get(key) if key is not None else None
+        if config is None:
+            config = cls._parse(raw)
+            if key is not None and len(_PARSED_CONFIGS) < MAX_PARSED_CONFIGS:
+                _PARSED_CONFIGS[key] = config
+        return config
+
+    @classmethod
+    def _parse(cls, raw: Any) -> ExecutionConfig:
         if not isinstance(raw, Mapping):
             raise StrategyError("execution_config must be an object")
         unknown = sorted(set(raw) - {*_CONFIG, "stop_loss_calculation"})
@@ -117,6 +127,25 @@ class ExecutionConfig:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
             "stop_loss_calculation": str(self.stop_loss_calculation)}
+
+
+# Configs parsed before, by their JSON object's values (most strategies keep the defaults, and
+# a bulk evaluation parses 10,000): a config is immutable, one serves every strategy that
+# spells it the same. Bounded: past MAX_PARSED_CONFIGS a new spelling is parsed each time.
+_PARSED_CONFIGS: dict[frozenset[tuple[str, Any]], ExecutionConfig] = {}
+MAX_PARSED_CONFIGS = 4096
+
+
+def _config_spelling(raw: Any) -> frozenset[tuple[str, Any]] | None:
+    """A key for a config object of strings, numbers and nulls; None for anything else (parsed
+    the long way). `1` and `1.0` share a key (a field parses either to the same value)."""
+    if type(raw) is not dict:
+        return None
+    for key, value in raw.items():
+        if type(key) is not str or (value is not None and type(value) is not str
+                                    and type(value) is not int and type(value) is not float):
+            return None
+    return frozenset(raw.items())
 
 
 @dataclass(frozen=True)
@@ -175,6 +204,16 @@ class ExecutionState:
 
     @classmethod
     def from_dict(cls, raw: Any) -> ExecutionState:
+        key = _state_spelling(raw)
+        state = _PARSED_STATES.get(key) if key is not None else None
+        if state is None:
+            state = cls._parse(raw)
+            if key is not None and len(_PARSED_STATES) < MAX_PARSED_STATES:
+                _PARSED_STATES[key] = state
+        return state
+
+    @classmethod
+    def _parse(cls, raw: Any) -> ExecutionState:
         if not isinstance(raw, Mapping):
             raise StrategyError("execution_state must be an object")
         positions = tuple(OpenPosition.from_dict(p) for p in raw.get("open_positions") or ())
@@ -193,6 +232,29 @@ class ExecutionState:
         return cls(cash_balance=cash, account_value=value, open_positions=positions,
                    total_trades=_count(raw, "total_trades"), trades_today=_count(raw, "trades_today"),
                    trading_day=trading_day)
+
+
+# States without open positions parsed before, by their JSON object's values: most
+# strategies are flat, and flat states repeat (the starting cash, the same trading day). A
+# state is immutable; one serves every strategy that spells it the same.
+_PARSED_STATES: dict[frozenset[tuple[str, Any]], ExecutionState] = {}
+MAX_PARSED_STATES = 4096
+
+
+def _state_spelling(raw: Any) -> frozenset[tuple[str, Any]] | None:
+    """A key for a state object of strings, numbers and nulls and no open positions (an empty
+    list, or none); None for anything else (parsed the long way)."""
+    if type(raw) is not dict:
+        return None
+    items = []
+    for key, value in raw.items():
+        if key == "open_positions" and type(value) is list and not value:
+            continue
+        if type(key) is not str or (value is not None and type(value) is not str
+                                    and type(value) is not int and type(value) is not float):
+            return None
+        items.append((key, value))
+    return frozenset(items)
 
 
 @dataclass(frozen=True)
@@ -302,14 +364,19 @@ def decide(strategy: Strategy, state: ExecutionState, data: Mapping[str, Bars],
     run = _Run(strategy, bars, make_id, state.cash_balance, float(bars.close[-1]))
     exit_now = bool(strategy.exit) and bool(state.open_positions) and strategy.exit_signal(data, cache)
     kept = [p for p in state.open_positions if not run.exit(p, exit_now)]
-    today = datetime.fromtimestamp(now_ts, UTC).date()
+    now = datetime.fromtimestamp(now_ts, UTC)
+    today = now.date()
     trades_today = state.trades_today if state.trading_day == today else 0
-    new_state = replace(state, open_positions=tuple(kept), trades_today=trades_today, trading_day=today)
+    positions, total_trades = tuple(kept), state.total_trades
     if strategy.entry_signal(data, cache):
-        new_state = run.enter(new_state, cache, datetime.fromtimestamp(now_ts, UTC))
-    value = _cents(run.cash + sum((p.position_size for p in new_state.open_positions), ZERO) * run.price)
-    new_state = replace(new_state, cash_balance=_cents(run.cash), account_value=value)
-    return Decision(run.orders, new_state, run.price, datetime.fromtimestamp(now_ts, UTC), run.notes)
+        entered = run.enter(positions, trades_today, cache, now)
+        if entered is not None:
+            positions, total_trades, trades_today = (*positions, entered), total_trades + 1, trades_today + 1
+    value = _cents(run.cash + sum((p.position_size for p in positions), ZERO) * run.price)
+    new_state = ExecutionState(cash_balance=_cents(run.cash), account_value=value,
+                               total_trades=total_trades, open_positions=positions,
+                               trades_today=trades_today, trading_day=today)
+    return Decision(run.orders, new_state, run.price, now, run.notes)
 
 
 class _Run:
@@ -345,30 +412,31 @@ class _Run:
                 self._order(IntentSide.EXIT_LONG, kind, IntentStatus.CANCELED, level, p, reason)
         return True
 
-    def enter(self, state: ExecutionState, cache: IndicatorCache | None, now: datetime) -> ExecutionState:
+    def enter(self, positions: tuple[OpenPosition, ...], trades_today: int,
+              cache: IndicatorCache | None, now: datetime) -> OpenPosition | None:
+        """The position the entry signal opens, or None when a limit or the sizing refuses it."""
         cfg = self.config
-        if state.num_open_positions >= cfg.max_open_positions:
+        if len(positions) >= cfg.max_open_positions:
             self.notes.append(f"entry signal, but max_open_positions ({cfg.max_open_positions}) are open")
-            return state
-        if state.trades_today >= cfg.max_trades_per_day:
+            return None
+        if trades_today >= cfg.max_trades_per_day:
             self.notes.append(f"entry signal, but max_trades_per_day ({cfg.max_trades_per_day}) is reached")
-            return state
-        held = sum((p.position_size for p in state.open_positions), ZERO) * self.price
+            return None
+        held = sum((p.position_size for p in positions), ZERO) * self.price
         atr_now = float(atr(self.bars, cfg.atr_period, cache)[-1])
         plan = plan_entry(cfg, self.close, atr_now, account_value=float(self.cash + held),
                           cash=float(self.cash))
         size = round_qty(_price(plan.size))
         if plan.refused or size <= 0:
             self.notes.append(f"entry signal, but {plan.refused or 'the size rounds to zero'}")
-            return state
+            return None
         p = OpenPosition(self.make_id(), self.price, size, _price(plan.stop), _price(plan.target), now)
         self.cash -= size * self.price
         self._order(IntentSide.ENTER_LONG, IntentType.MARKET, IntentStatus.FILLED, self.price, p,
                     "entry_signal")
         for kind, level in ((IntentType.STOP_LOSS, p.stop_loss), (IntentType.TAKE_PROFIT, p.take_profit)):
             self._order(IntentSide.EXIT_LONG, kind, IntentStatus.OPEN, level, p, str(kind))
-        return replace(state, open_positions=(*state.open_positions, p), total_trades=state.total_trades + 1,
-                       trades_today=state.trades_today + 1)
+        return p
 
     def _order(self, side: IntentSide, kind: IntentType, status: IntentStatus, price: Decimal,
                p: OpenPosition, reason: str) -> None:

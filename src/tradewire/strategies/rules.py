@@ -398,8 +398,53 @@ class Rule:
 _RULE_KEYS = frozenset({"name", "signal_type", "timeframe", "params"})
 
 
+# Rules parsed before, by their JSON object's plain values: a strategy's rules are a few of a
+# small vocabulary (condition, timeframe, common params), and a bulk evaluation parses 10,000
+# strategies. Rules are immutable, so one parsed rule serves every strategy that spells it
+# the same. Bounded: past MAX_PARSED_RULES a new spelling is parsed each time.
+_PARSED: dict[tuple[Any, ...], Rule] = {}
+MAX_PARSED_RULES = 4096
+
+
 def parse_rule(raw: Any) -> Rule:
     """A rule from its JSON object: `{name, signal_type, timeframe, params}`; RuleError if bad."""
+    key = _spelling(raw)
+    if key is None:
+        return _parse_rule(raw)
+    rule = _PARSED.get(key)
+    if rule is None:
+        rule = _parse_rule(raw)
+        if len(_PARSED) < MAX_PARSED_RULES:
+            _PARSED[key] = rule
+    return rule
+
+
+_ABSENT = object()
+
+
+def _spelling(raw: Any) -> tuple[Any, ...] | None:
+    """A key for a rule object `{name, signal_type, timeframe[, params]}` of strings and, in
+    params, numbers; None for anything else (parsed the long way, which says what is wrong).
+    `1` and `1.0` share a key (a param parses either to the same value); `True` has none."""
+    if type(raw) is not dict:
+        return None
+    name, kind, tf = raw.get("name"), raw.get("signal_type"), raw.get("timeframe")
+    if type(name) is not str or type(kind) is not str or type(tf) is not str:
+        return None
+    params = raw.get("params", _ABSENT)
+    if len(raw) != (3 if params is _ABSENT else 4):
+        return None  # an unknown field
+    if params is _ABSENT:
+        return (name, kind, tf, None)
+    if type(params) is not dict:
+        return None
+    for key, value in params.items():
+        if type(key) is not str or (type(value) is not int and type(value) is not float):
+            return None
+    return (name, kind, tf, frozenset(params.items()))
+
+
+def _parse_rule(raw: Any) -> Rule:
     if not isinstance(raw, Mapping):
         raise RuleError(f"a rule must be an object, not {type(raw).__name__}")
     unknown = sorted(set(raw) - _RULE_KEYS)

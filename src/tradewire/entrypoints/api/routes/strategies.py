@@ -93,11 +93,13 @@ def _result(r: Evaluated, elapsed: float | None = None) -> dict[str, Any]:
                            "strategy_name": r.strategy.name if r.strategy else None,
                            "asset": r.strategy.asset if r.strategy else None}
     if r.decision is not None:
+        state = r.decision.state
         out.update(current_price=float(r.decision.current_price),
                    timestamp=evaluation.iso(r.decision.evaluated_at),
-                   execution_state={k: v for k, v in r.decision.state.to_dict().items()
-                                    if k in ("cash_balance", "account_value", "total_trades",
-                                             "num_open_positions")},
+                   execution_state={"cash_balance": float(state.cash_balance),
+                                    "account_value": float(state.account_value),
+                                    "total_trades": state.total_trades,
+                                    "num_open_positions": state.num_open_positions},
                    new_orders=[o.to_dict() for o in r.decision.new_orders])
     else:
         out["new_orders"] = []
