@@ -22,7 +22,15 @@ import numpy as np
 
 from tradewire.domain.values import ZERO, new_id, round_qty
 from tradewire.strategies.bars import Bars, timeframe_seconds
-from tradewire.strategies.rules import IndicatorCache, Param, RuleError, StrategyError, atr, bars_for
+from tradewire.strategies.rules import (
+    IndicatorCache,
+    Param,
+    ParsedOnce,
+    RuleError,
+    StrategyError,
+    atr,
+    bars_for,
+)
 
 if TYPE_CHECKING:
     from tradewire.strategies.evaluator import Strategy
@@ -105,15 +113,7 @@ class ExecutionConfig:
     @classmethod
     def from_dict(cls, raw: Any) -> ExecutionConfig:
         """From JSON: unknown keys are refused, missing ones take their defaults."""
-        if raw is None:
-            return cls()
-        key = _config_spelling(raw)
-        config = _PARSED_CONFIGS.get(key) if key is not None else None
-        if config is None:
-            config = cls._parse(raw)
-            if key is not None and len(_PARSED_CONFIGS) < MAX_PARSED_CONFIGS:
-                _PARSED_CONFIGS[key] = config
-        return config
+        return cls() if raw is None else _CONFIGS(raw)
 
     @classmethod
     def _parse(cls, raw: Any) -> ExecutionConfig:
@@ -129,13 +129,6 @@ class ExecutionConfig:
             "stop_loss_calculation": str(self.stop_loss_calculation)}
 
 
-# Configs parsed before, by their JSON object's values (most strategies keep the defaults, and
-# a bulk evaluation parses 10,000): a config is immutable, one serves every strategy that
-# spells it the same. Bounded: past MAX_PARSED_CONFIGS a new spelling is parsed each time.
-_PARSED_CONFIGS: dict[frozenset[tuple[str, Any]], ExecutionConfig] = {}
-MAX_PARSED_CONFIGS = 4096
-
-
 def _config_spelling(raw: Any) -> frozenset[tuple[str, Any]] | None:
     """A key for a config object of strings, numbers and nulls; None for anything else (parsed
     the long way). `1` and `1.0` share a key (a field parses either to the same value)."""
@@ -146,6 +139,9 @@ def _config_spelling(raw: Any) -> frozenset[tuple[str, Any]] | None:
                                     and type(value) is not int and type(value) is not float):
             return None
     return frozenset(raw.items())
+
+
+_CONFIGS = ParsedOnce(_config_spelling, ExecutionConfig._parse)  # most keep the defaults
 
 
 @dataclass(frozen=True)
@@ -204,13 +200,7 @@ class ExecutionState:
 
     @classmethod
     def from_dict(cls, raw: Any) -> ExecutionState:
-        key = _state_spelling(raw)
-        state = _PARSED_STATES.get(key) if key is not None else None
-        if state is None:
-            state = cls._parse(raw)
-            if key is not None and len(_PARSED_STATES) < MAX_PARSED_STATES:
-                _PARSED_STATES[key] = state
-        return state
+        return _STATES(raw)
 
     @classmethod
     def _parse(cls, raw: Any) -> ExecutionState:
@@ -234,27 +224,26 @@ class ExecutionState:
                    trading_day=trading_day)
 
 
-# States without open positions parsed before, by their JSON object's values: most
-# strategies are flat, and flat states repeat (the starting cash, the same trading day). A
-# state is immutable; one serves every strategy that spells it the same.
-_PARSED_STATES: dict[frozenset[tuple[str, Any]], ExecutionState] = {}
-MAX_PARSED_STATES = 4096
-
-
-def _state_spelling(raw: Any) -> frozenset[tuple[str, Any]] | None:
+def _state_spelling(raw: Any) -> frozenset[tuple[str, type, Any]] | None:
     """A key for a state object of strings, numbers and nulls and no open positions (an empty
-    list, or none); None for anything else (parsed the long way)."""
+    list, or none); None for anything else (parsed the long way). Each value's type is in it:
+    a count of `1` is read, `1.0` refused."""
     if type(raw) is not dict:
         return None
     items = []
     for key, value in raw.items():
         if key == "open_positions" and type(value) is list and not value:
             continue
-        if type(key) is not str or (value is not None and type(value) is not str
-                                    and type(value) is not int and type(value) is not float):
+        kind = type(value)
+        if type(key) is not str or (value is not None and kind is not str and kind is not int
+                                    and kind is not float):
             return None
-        items.append((key, value))
+        items.append((key, kind, value))
     return frozenset(items)
+
+
+# Most strategies are flat, and flat states repeat (the starting cash, the same trading day).
+_STATES = ParsedOnce(_state_spelling, ExecutionState._parse)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ Parameter names follow the `ta` library (`window`, `window_fast`, `window_slow`,
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -398,25 +398,34 @@ class Rule:
 _RULE_KEYS = frozenset({"name", "signal_type", "timeframe", "params"})
 
 
-# Rules parsed before, by their JSON object's plain values: a strategy's rules are a few of a
-# small vocabulary (condition, timeframe, common params), and a bulk evaluation parses 10,000
-# strategies. Rules are immutable, so one parsed rule serves every strategy that spells it
-# the same. Bounded: past MAX_PARSED_RULES a new spelling is parsed each time.
-_PARSED: dict[tuple[Any, ...], Rule] = {}
-MAX_PARSED_RULES = 4096
+class ParsedOnce(Generic[T]):
+    """A parser that keeps what it parsed by the JSON object's spelling and hands the same
+    (immutable) value back for the same spelling: a bulk evaluation parses 10,000 strategies,
+    and their rules, configs and flat states are a few of a small vocabulary. `spelling` gives
+    a hashable key of an object's plain values, or None for anything else, which is parsed
+    the long way each time, as is a spelling the parse refuses. Bounded: past `limit`
+    spellings a new one is parsed each time."""
+
+    def __init__(self, spelling: Callable[[Any], Hashable | None], parse: Callable[[Any], T],
+                 limit: int = 4096) -> None:
+        self._spelling, self._parse, self._limit = spelling, parse, limit
+        self._memo: dict[Hashable, T] = {}
+
+    def __call__(self, raw: Any) -> T:
+        key = self._spelling(raw)
+        if key is None:
+            return self._parse(raw)
+        value = self._memo.get(key)
+        if value is None:
+            value = self._parse(raw)
+            if len(self._memo) < self._limit:
+                self._memo[key] = value
+        return value
 
 
 def parse_rule(raw: Any) -> Rule:
     """A rule from its JSON object: `{name, signal_type, timeframe, params}`; RuleError if bad."""
-    key = _spelling(raw)
-    if key is None:
-        return _parse_rule(raw)
-    rule = _PARSED.get(key)
-    if rule is None:
-        rule = _parse_rule(raw)
-        if len(_PARSED) < MAX_PARSED_RULES:
-            _PARSED[key] = rule
-    return rule
+    return _RULES(raw)
 
 
 _ABSENT = object()
@@ -459,6 +468,9 @@ def _parse_rule(raw: Any) -> Rule:
         raise RuleError(f"{label} needs {', '.join(missing)}")
     params = raw.get("params")
     return Rule(raw["name"], raw["signal_type"], raw["timeframe"], {} if params is None else params)
+
+
+_RULES = ParsedOnce(_spelling, _parse_rule)
 
 
 def _condition(name: Any) -> Condition:

@@ -60,7 +60,8 @@ def test_flat_states_are_shared_per_spelling_and_refusals_stay() -> None:
     first = ExecutionState.from_dict(dict(raw))
     assert ExecutionState.from_dict(dict(raw)) is first
     assert first.to_dict() == raw
-    for bad in ({**raw, "total_trades": True}, {**raw, "trades_today": -1},
+    for bad in ({**raw, "total_trades": True}, {**raw, "total_trades": 1.0},
+                {**raw, "trades_today": -1},
                 {**raw, "trading_day": "Friday"}, {**raw, "num_open_positions": 1}):
         with pytest.raises(StrategyError):
             ExecutionState.from_dict(bad)
