@@ -187,6 +187,11 @@ _FOR_EVALUATION = select(t.strategies.c.id, t.strategies.c.user_id, t.strategies
                          cast(t.strategies.c.definition, Text).label("definition"),
                          cast(t.strategies.c.execution_state, Text).label("execution_state"),
                          t.strategies.c.last_bar_ts)
+# A read of up to STRATEGIES_PER_READ ids with a fixed list of parameters: built once, it runs
+# on the driver's cursor (`fast.run`); a shorter list repeats its first id.
+_EVALUATION_IDS = tuple(f"b_id{i}" for i in range(STRATEGIES_PER_READ))
+_FOR_EVALUATION_OF = _FOR_EVALUATION.where(
+    t.strategies.c.id.in_([bindparam(name) for name in _EVALUATION_IDS]))
 _LAST_PRICE = select(t.market_prices.c.price).where(
     t.market_prices.c.symbol == bindparam("b_symbol"))
 
@@ -1241,8 +1246,10 @@ class StrategyRepo(_Repo):
         unique = list(dict.fromkeys(ids))
         out: dict[str, Mapping[str, Any]] = {}
         for i in range(0, len(unique), STRATEGIES_PER_READ):
-            q = _FOR_EVALUATION.where(t.strategies.c.id.in_(unique[i:i + STRATEGIES_PER_READ]))
-            for row in self.conn.execute(q):
+            chunk = unique[i:i + STRATEGIES_PER_READ]
+            chunk += chunk[:1] * (STRATEGIES_PER_READ - len(chunk))
+            values = dict(zip(_EVALUATION_IDS, chunk, strict=True))
+            for row in fast.run(self.conn, _FOR_EVALUATION_OF, values):
                 out[row.id] = {"id": row.id, "user_id": row.user_id, "account_id": row.account_id,
                                "definition": _stored_json(row.definition),
                                "execution_state": _stored_json(row.execution_state),
