@@ -108,14 +108,12 @@ def evaluate_inline(raw: Any, deps: Deps) -> Evaluated:
 def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
                     persist: bool) -> tuple[list[Evaluated], int]:
     """Stored strategies, sharing bars and indicators; with `persist` their new state is saved."""
-    cache = IndicatorCache()
-    out: list[Evaluated] = []
     with collector.paused():
         with deps.uow(write=False) as uow:
             found = uow.strategies.for_evaluation(ids)
         rows = [_visible(found.get(i), i, principal) for i in ids]
         market = MarketData(deps.bars)  # read after the transaction: sources may be remote
-        _decide_all(rows, market, cache, out, persist=persist)
+        out = _decide_all(rows, market, persist=persist)
         if persist:
             _save(out, deps)
     if persist:
@@ -125,8 +123,12 @@ def evaluate_stored(ids: Sequence[str], principal: Principal, deps: Deps, *,
     return out, market.fetches
 
 
-def _decide_all(rows: list[Mapping[str, Any] | str], market: MarketData, cache: IndicatorCache,
-                out: list[Evaluated], *, persist: bool) -> None:
+def _decide_all(rows: list[Mapping[str, Any] | str], market: MarketData, *,
+                persist: bool) -> list[Evaluated]:
+    """Each row decided on its latest bar, the indicators shared through one cache; an id
+    that was not found (or not visible) answers so."""
+    cache = IndicatorCache()
+    out: list[Evaluated] = []
     for row in rows:
         if isinstance(row, str):
             out.append(Evaluated(row, None, None, "strategy not found"))
@@ -145,6 +147,7 @@ def _decide_all(rows: list[Mapping[str, Any] | str], market: MarketData, cache: 
                                  user_id=row["user_id"], store=not again))
         except TradewireError as exc:
             out.append(Evaluated(row["id"], None, None, exc.message))
+    return out
 
 
 def _visible(row: Mapping[str, Any] | None, strategy_id: str,
