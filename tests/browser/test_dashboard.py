@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import World, shot
 from tradewire.services import risk
@@ -88,6 +88,44 @@ def test_rejecting_by_keyboard_asks_first_and_escape_changes_nothing(
         stored = api.get(f"/api/v1/signals/{signal['id']}").json()["signal"]
     assert stored["status"] == "cancelled"
     assert stored["statusReason"] == "rejected on the dashboard by admin"
+
+
+def test_a_refresh_arriving_during_a_confirmation_leaves_its_form_to_submit(
+        page: Page, world: World) -> None:
+    """A live refresh that was on its way when the dialog opened must not replace the form
+    the dialog will submit: confirming then sends the rejection."""
+    world.tick("RACE", 40)
+    world.tick("OTHR", 10)
+    signal = world.signal("RACE", executeMode="pending")["signal"]
+    page.goto("/ui/approvals")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # the refresh waits until released
+        held.append(route)
+
+    page.route("**/ui/panels/approvals", hold)
+    world.signal("OTHR")  # another signal's events: the list refreshes itself
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, f"no refresh of the approvals was asked for: {page.evaluate('window.twLive')}"
+    card = page.locator(f'article[data-signal="{signal["id"]}"]')
+    card.get_by_role("button", name="Reject").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    with page.expect_request_finished(lambda r: r.url.endswith("/ui/panels/approvals")):
+        held[0].continue_()
+    page.evaluate("() => new Promise(done => setTimeout(done, 50))")  # its answer handled
+    page.unroute("**/ui/panels/approvals")
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Confirm")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(".flash")).to_contain_text("Rejected openLong RACE")
+    with world.api() as api:
+        assert api.get(f"/api/v1/signals/{signal['id']}").json()["signal"]["status"] == "cancelled"
 
 
 def test_a_position_updates_live_when_a_price_tick_arrives(page: Page, world: World) -> None:

@@ -26,6 +26,7 @@
     if (!(form instanceof HTMLFormElement) || form.method === "dialog") return;
     if (form.dataset.confirm && form.dataset.confirmed !== "1" && dialog && dialog.showModal) {
       event.preventDefault();
+      if (dialog.open) return;  // one confirmation at a time: a second submit changes nothing
       pending = form;
       opener = document.activeElement;
       document.getElementById("confirm-text").textContent = form.dataset.confirm;
@@ -39,6 +40,9 @@
   }
 
   function dialogClosed() {
+    // The close event comes a task after the dialog closed: a key pressed meanwhile may have
+    // opened the next confirmation, whose own close will come; this one is not its business.
+    if (dialog.open) return;
     var form = pending;
     pending = null;
     if (form && dialog.returnValue === "ok") {
@@ -97,11 +101,37 @@
     return el && region.contains(el) && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName);
   }
 
+  function handsOn(region) {
+    return typing(region) || region.querySelector("form[data-busy]") ||
+      (pending && region.contains(pending));
+  }
+
+  // Where the keyboard is in a region: its nearest box with an id or a signal, and the place
+  // of the focused control among that box's controls; found again after the region is redrawn.
+  var CONTROLS = "a[href], button, input, select, textarea";
+
+  function focusPlace(region) {
+    var el = document.activeElement;
+    if (!el || !region.contains(el)) return null;
+    var box = el.closest("[id], [data-signal]");
+    if (!box || !region.contains(box)) return null;
+    return { id: box.id, signal: box.dataset.signal,
+             at: Array.prototype.indexOf.call(box.querySelectorAll(CONTROLS), el) };
+  }
+
+  function refocus(region, place) {
+    if (!place || place.at < 0) return;
+    var box = place.signal !== undefined
+      ? region.querySelector('[data-signal="' + CSS.escape(place.signal) + '"]')
+      : document.getElementById(place.id);
+    var control = box && region.contains(box) ? box.querySelectorAll(CONTROLS)[place.at] : null;
+    if (control) control.focus();
+  }
+
   function refresh(region) {
     if (busy.has(region)) { waiting.add(region); return; }
     // Not under a person's hands: while they type, confirm or submit there, it waits.
-    if (typing(region) || region.querySelector("form[data-busy]") ||
-        (pending && region.contains(pending))) {
+    if (handsOn(region)) {
       waiting.add(region);
       setTimeout(function () { schedule(region); }, 1000);
       return;
@@ -114,7 +144,12 @@
       })
       .then(function (html) {
         if (html === null) return;
+        // The person got there while this was on its way (a confirmation opened on a form
+        // the new HTML would replace, so confirming would submit nothing): drawn after.
+        if (handsOn(region)) { waiting.add(region); return; }
+        var place = focusPlace(region);
         region.innerHTML = html;
+        refocus(region, place);
         localTimes(region);
         live.refreshes += 1;
         region.dispatchEvent(new CustomEvent("tw:refreshed", { bubbles: true }));
