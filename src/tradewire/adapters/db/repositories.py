@@ -1273,15 +1273,17 @@ class StrategyRepo(_Repo):
         with the same state on the same bar. A group of one goes into one executemany with
         the other groups of one, a larger group is one `UPDATE ... WHERE id IN` per
         STRATEGIES_PER_READ ids (most flat strategies share their state)."""
-        single = [{"b_id": ids[0], "b_state": state, "b_bar": bar, "b_at": at}
-                  for ids, state, bar in groups if len(ids) == 1]
-        fast.run_many(self.conn, _STRATEGY_STATE, single)
+        single = []
         for ids, state, bar in groups:
-            for i in range(0, len(ids) if len(ids) > 1 else 0, STRATEGIES_PER_READ):
+            if len(ids) == 1:
+                single.append({"b_id": ids[0], "b_state": state, "b_bar": bar, "b_at": at})
+                continue
+            for i in range(0, len(ids), STRATEGIES_PER_READ):
                 self.conn.execute(
                     update(t.strategies)
                     .where(t.strategies.c.id.in_(ids[i:i + STRATEGIES_PER_READ]))
                     .values(execution_state=state, last_bar_ts=bar, updated_at=at))
+        fast.run_many(self.conn, _STRATEGY_STATE, single)
 
     def delete(self, strategy_id: str) -> bool:
         return self.conn.execute(t.strategies.delete().where(
